@@ -1,0 +1,1 @@
+"""preflab.derive."""

@@ -1,0 +1,44 @@
+"""One settings class, read once at start-up (env prefix ``PREFLAB_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_database_url"]
+
+
+def default_database_url(workspace: Path) -> str:
+    """Return the SQLite URL of a workspace folder (``<workspace>/preflab.sqlite``)."""
+    return f"sqlite:///{(Path(workspace) / 'preflab.sqlite').resolve()}"
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Precedence: CLI flag > environment > default."""
+
+    model_config = SettingsConfigDict(env_prefix="PREFLAB_", extra="ignore")
+
+    workspace: Path = Field(
+        default=Path("preflab-workspace"),
+        description="Folder holding the SQLite database, Parquet files and exports.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; SQLite in the workspace when unset, "
+        "e.g. postgresql+psycopg://user@127.0.0.1:5432/preflab for teams.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key signing session cookies; generated and kept in the workspace when unset.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(default=8000, description="Port the web app listens on.")
+    reservation_seconds: int = Field(
+        default=900, description="How long a served task stays reserved for its annotator."
+    )
+
+    def effective_database_url(self) -> str:
+        """Return ``database_url`` or the workspace's SQLite file."""
+        return self.database_url or default_database_url(self.workspace)

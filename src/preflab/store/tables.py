@@ -1,0 +1,256 @@
+"""SQLAlchemy 2 tables of the workspace store.
+
+One ``Base.metadata`` for every table; Alembic migrations (``store/migrations``) are
+generated from it. Record-shaped tables mirror ``preflab.records``; JSON columns hold the
+parts whose shape varies (messages, judgment values, sampling parameters).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "ApiToken",
+    "Assignment",
+    "Base",
+    "BatchRow",
+    "GenerationRequest",
+    "GuidelineRow",
+    "ImportRow",
+    "Item",
+    "JobRow",
+    "JudgeRow",
+    "JudgmentRow",
+    "ProjectMember",
+    "ProjectRow",
+    "PromptRow",
+    "ResponseRow",
+    "User",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+_TS = DateTime(timezone=True)
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="pairwise")
+    scale: Mapped[int] = mapped_column(Integer, default=5)
+    allow_tie: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_both_bad: Mapped[bool] = mapped_column(Boolean, default=True)
+    attributes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    overlap: Mapped[int] = mapped_column(Integer, default=1)
+    overlap_share: Mapped[float] = mapped_column(Float, default=1.0)
+    gold_share: Mapped[float] = mapped_column(Float, default=0.0)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class PromptRow(Base):
+    __tablename__ = "prompts"
+    prompt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    messages: Mapped[list[Any]] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    constraints: Mapped[list[Any] | None] = mapped_column(JSON)
+    reference: Mapped[str | None] = mapped_column(Text)
+
+
+class ResponseRow(Base):
+    __tablename__ = "responses"
+    response_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.prompt_id"), index=True)
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
+    model_revision: Mapped[str | None] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    origin: Mapped[str] = mapped_column(String(16), default="import")
+
+
+class JudgeRow(Base):
+    __tablename__ = "judges"
+    judge_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    vendor: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    template: Mapped[str | None] = mapped_column(Text)
+    template_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class GuidelineRow(Base):
+    __tablename__ = "guideline_versions"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    author: Mapped[str | None] = mapped_column(String(200))
+
+
+class BatchRow(Base):
+    __tablename__ = "batches"
+    batch_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.project_id"))
+    vendor: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None] = mapped_column(_TS)
+    guideline_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+
+
+class Item(Base):
+    """A unit of annotation in a project: a prompt with the responses to judge."""
+
+    __tablename__ = "items"
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.prompt_id"))
+    response_ids: Mapped[list[Any]] = mapped_column(JSON)
+    is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
+    gold_answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    # judgments still wanted (overlap target) and how many are done / reserved
+    target: Mapped[int] = mapped_column(Integer, default=1)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    batch_id: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("project_id", "prompt_id", "response_ids_key"),
+        Index("ix_items_queue", "project_id", "is_gold", "priority", "done"),
+    )
+    response_ids_key: Mapped[str] = mapped_column(String(200), default="")
+
+
+class JudgmentRow(Base):
+    __tablename__ = "judgments"
+    judgment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.prompt_id"), index=True)
+    response_ids: Mapped[list[Any]] = mapped_column(JSON)
+    kind: Mapped[str] = mapped_column(String(16))
+    judge_id: Mapped[str] = mapped_column(String(200), index=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    item_id: Mapped[str | None] = mapped_column(ForeignKey("items.item_id"), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    guideline_version: Mapped[int | None] = mapped_column(Integer)
+    batch_id: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime | None] = mapped_column(_TS)
+    submitted_at: Mapped[datetime | None] = mapped_column(_TS)
+    comment: Mapped[str | None] = mapped_column(Text)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    source: Mapped[str | None] = mapped_column(Text)
+    source_line: Mapped[int | None] = mapped_column(Integer)
+
+
+class User(Base):
+    __tablename__ = "users"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(400))
+    role: Mapped[str] = mapped_column(String(16), default="annotator")
+    vendor: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class ProjectMember(Base):
+    __tablename__ = "project_members"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"), primary_key=True)
+    last_guideline_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    token_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(_TS)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Assignment(Base):
+    """An item served to one annotator: reserved, then submitted, skipped or expired."""
+
+    __tablename__ = "assignments"
+    assignment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.item_id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="reserved")
+    reserved_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(_TS)
+    shown_order: Mapped[list[Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    judgment_id: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (UniqueConstraint("item_id", "user_id"),)
+
+
+class ImportRow(Base):
+    """One import of one file: makes re-imports of the same content a no-op."""
+
+    __tablename__ = "imports"
+    import_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    format: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    __table_args__ = (UniqueConstraint("format", "sha256", "project_id"),)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
+class GenerationRequest(Base):
+    """One model call, keyed by a hash of (endpoint, model, messages, parameters, seed)."""
+
+    __tablename__ = "generation_requests"
+    request_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(_TS)
