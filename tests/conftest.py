@@ -1,0 +1,67 @@
+"""Shared fixtures: a fresh empty database per test, on SQLite and on PostgreSQL.
+
+PostgreSQL runs on 127.0.0.1:5432 with trust auth on these machines (``.ci/run`` starts it
+where it is not running). The PostgreSQL half never skips: if the server is down the tests
+fail, so CI cannot pass without exercising it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get(
+    "PREFLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if not SHARED_DATA.exists():  # CI checkouts sit beside /work/shared too
+    SHARED_DATA = Path("/work/shared/data")
+HH_SAMPLE = SHARED_DATA / "hh-rlhf" / "harmless-base-test-first400.jsonl.gz"
+
+
+def _fresh_pg_database() -> tuple[str, str]:
+    import psycopg
+
+    name = f"preflab_t_{uuid.uuid4().hex[:12]}"
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return name, f"{base}/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    import psycopg
+
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.sqlite),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of a fresh, empty database (no tables) on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'preflab.sqlite'}"
+        return
+    name, url = _fresh_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture
+def hh_sample() -> Path:
+    """Path of the real HH-RLHF sample (400 pairs, gzip JSONL)."""
+    assert HH_SAMPLE.exists(), f"missing shared data file {HH_SAMPLE}"
+    return HH_SAMPLE
