@@ -1,1 +1,77 @@
-"""preflab.arena."""
+"""preflab.arena: Bradley–Terry leaderboards with honest uncertainty.
+
+A library over a battle table (``model_a``, ``model_b``, ``outcome`` in ``a``/``b``/``tie``/
+``both_bad``, optional judge, prompt, anonymity, answer text and style counts):
+
+* :func:`read_battles`, :func:`normalize_battles`, :func:`battles_from_judgments` — battle tables;
+* :func:`apply_hygiene` — drop non-anonymous, self-identifying and over-cap votes, with a summary;
+* :func:`aggregate_battles`, :func:`fit_bradley_terry` — the fit on aggregated counts;
+* :func:`bootstrap_ratings` — intervals, rank intervals, P(stronger);
+* :func:`fit_style_controlled` — ratings with length/markdown covariates;
+* :func:`build_leaderboard`, :func:`leaderboard_to_dict`, :func:`render_leaderboard_html`.
+
+Takes tables, never a database session.
+"""
+
+from preflab.arena.battles import (
+    ANONYMOUS_FLAG,
+    ARENA_WINNERS,
+    NON_ANONYMOUS_FLAGS,
+    battles_from_judgments,
+    normalize_battles,
+    read_battles,
+)
+from preflab.arena.bootstrap import BootstrapResult, bootstrap_ratings, rank_intervals
+from preflab.arena.bradley_terry import (
+    ELO_BASE,
+    ELO_SCALE,
+    OUTCOMES,
+    BothBadRule,
+    PairCounts,
+    RatingFit,
+    TieRule,
+    aggregate_battles,
+    fit_bradley_terry,
+)
+from preflab.arena.hygiene import FilterStep, HygieneSummary, apply_hygiene
+from preflab.arena.page import render_leaderboard_html
+from preflab.arena.report import Leaderboard, ModelRow, build_leaderboard, leaderboard_to_dict
+from preflab.arena.style_control import (
+    add_style_features,
+    bootstrap_style_controlled,
+    count_markdown,
+    fit_style_controlled,
+)
+
+__all__ = [
+    "ANONYMOUS_FLAG",
+    "ARENA_WINNERS",
+    "ELO_BASE",
+    "ELO_SCALE",
+    "NON_ANONYMOUS_FLAGS",
+    "OUTCOMES",
+    "BootstrapResult",
+    "BothBadRule",
+    "FilterStep",
+    "HygieneSummary",
+    "Leaderboard",
+    "ModelRow",
+    "PairCounts",
+    "RatingFit",
+    "TieRule",
+    "add_style_features",
+    "aggregate_battles",
+    "apply_hygiene",
+    "battles_from_judgments",
+    "bootstrap_ratings",
+    "bootstrap_style_controlled",
+    "build_leaderboard",
+    "count_markdown",
+    "fit_bradley_terry",
+    "fit_style_controlled",
+    "leaderboard_to_dict",
+    "normalize_battles",
+    "rank_intervals",
+    "read_battles",
+    "render_leaderboard_html",
+]
