@@ -1,0 +1,128 @@
+"""Benchmark of generation jobs against a loopback OpenAI-compatible server.
+
+2,000 chat requests to a server answering after 50 ms, at concurrency 64. Prints the wall
+time against the ideal (2000 x 50 ms / 64 = 1.5625 s), the client-side overhead per request,
+and the cost of re-running the finished job (calls made, seconds). Also runs a baseline in the
+same process: the same requests sent with the bare ``openai.AsyncOpenAI`` client and no cache,
+so the ratio shows what jobs, cache and retries add.
+
+Run: ``/work/venv/bin/python bench/generate_bench.py [--requests 2000] [--concurrency 64]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import openai
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "generate"))
+
+from fakeserver import start_fake_server, stop_fake_server
+
+from preflab.generate.cache import open_engine
+from preflab.generate.endpoints import EndpointConfig, complete_chat, make_client
+from preflab.generate.jobs import make_request, run_job
+
+
+async def _sdk_baseline(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
+    """The SDK used the plain way: default transport, ``chat.completions.create``."""
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await client.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": f"sdk {i}"}], seed=0
+            )
+
+    cpu, start = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await client.close()
+    return elapsed, cpu
+
+
+async def _call_baseline(ep: EndpointConfig, n: int) -> tuple[float, float]:
+    """Our call path alone (same client and retries as jobs), without cache or job bookkeeping."""
+    client = make_client(ep)
+    sem = asyncio.Semaphore(ep.concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await complete_chat(client, ep, [{"role": "user", "content": f"call {i}"}], {}, 0)
+
+    cpu, start = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await client.close()
+    return elapsed, cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--delay", type=float, default=0.05)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each variant; best and median shown")
+    args = ap.parse_args()
+    n, c, d = args.requests, args.concurrency, args.delay
+    ideal = n * d / c
+
+    server = start_fake_server(delay=d)
+    jobs: list[tuple[float, float]] = []
+    calls_path: list[tuple[float, float]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = open_engine(f"sqlite:///{tmp}/bench.sqlite")
+            ep = EndpointConfig(name="bench", base_url=server.base_url, model="bench", concurrency=c)
+            asyncio.run(_call_baseline(ep, 2 * c))  # warm up the server
+            sdk_wall, sdk_cpu = asyncio.run(_sdk_baseline(server.base_url, n, c))
+            for k in range(args.repeat):
+                calls_path.append(asyncio.run(_call_baseline(ep, n)))
+                reqs = [
+                    make_request(ep, [{"role": "user", "content": f"run {k} prompt {i}"}], seed=0)
+                    for i in range(n)
+                ]
+                calls0 = server.total_calls()
+                cpu0 = time.process_time()
+                first = run_job(engine, {"bench": ep}, reqs)
+                jobs.append((first.summary.elapsed, time.process_time() - cpu0))
+                assert first.summary.done == n and server.total_calls() - calls0 == n
+            calls1 = server.total_calls()
+            t0 = time.perf_counter()
+            second = run_job(engine, {"bench": ep}, reqs)
+            rerun = time.perf_counter() - t0
+            calls2 = server.total_calls()
+    finally:
+        stop_fake_server(server)
+
+    def ms(cpu: float) -> float:
+        return 1000 * cpu / n
+
+    def show(label: str, runs: list[tuple[float, float]]) -> float:
+        walls = sorted(w for w, _ in runs)
+        best, median = walls[0], statistics.median(walls)
+        cpu = min(c for _, c in runs)
+        print(
+            f"  {label:<44} wall best={best:.3f}s ({best / ideal:.3f} x ideal, "
+            f"{100 * (best / ideal - 1):+.1f}%) median={median:.3f}s; client cpu/request={ms(cpu):.3f} ms"
+        )
+        return best
+
+    print(f"requests={n} concurrency={c} server_delay={d * 1000:.0f}ms ideal={ideal:.4f}s runs={args.repeat}")
+    show("SDK default (httpx2, chat.completions.create)", [(sdk_wall, sdk_cpu)])
+    base = show("preflab call path only (no cache, no job)", calls_path)
+    best = show("preflab job (cache + writer + retries)", jobs)
+    print(f"  ratio job / call path (best walls) = {best / base:.3f}")
+    print(f"  rerun of the finished job: calls={calls2 - calls1} cached={second.summary.cached} wall={rerun:.3f}s")
+
+
+if __name__ == "__main__":
+    main()

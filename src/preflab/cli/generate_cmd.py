@@ -1,0 +1,496 @@
+"""``preflab generate`` and ``preflab judge``: produce candidates and synthetic judgments.
+
+Thin: parse options, call :mod:`preflab.generate`, show progress and a summary with rich.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from preflab.errors import UsageError
+from preflab.generate import (
+    EndpointConfig,
+    JobSummary,
+    MixRule,
+    Principle,
+    candidate_pairs,
+    critique_and_revise,
+    generate_candidates,
+    open_engine,
+    read_endpoints,
+)
+from preflab.generate.judges import (
+    PairwiseJudgeConfig,
+    RubricJudgeConfig,
+    judge_agreement,
+    judge_pairwise,
+    judge_rubric,
+)
+from preflab.generate.prompt_file import read_prompt_file
+from preflab.generate.verifiers import Constraint, generate_constraint_pairs, generate_math_pairs
+from preflab.generate.writeback import (
+    load_judge_kinds,
+    load_judgments,
+    load_prompts,
+    load_responses,
+)
+from preflab.records import Judgment, Prompt, records_to_table
+from preflab.settings import Settings
+
+console = Console()
+
+generate_app = typer.Typer(
+    help="Generate candidate responses and verifiable pairs from model endpoints.\n\n"
+    "Example: `preflab generate candidates --endpoints eps.yaml --prompts prompts.jsonl -n 2`",
+    no_args_is_help=True,
+)
+judge_app = typer.Typer(
+    help="Judge responses with AI judges and check them against human judgments.\n\n"
+    "Example: `preflab judge pairwise --endpoints endpoints.yaml --judge gpt-judge`",
+    no_args_is_help=True,
+)
+
+EndpointsOpt = typer.Option(..., "--endpoints", help="YAML/TOML/JSON file of model endpoints.")
+DbOpt = typer.Option(
+    None, "--database-url", help="Workspace database URL (default: the workspace SQLite)."
+)
+DryOpt = typer.Option(False, "--dry-run", help="Show what would be called; call and write nothing.")
+JsonOpt = typer.Option(False, "--json", help="Print the summary as JSON.")
+PromptsOpt = typer.Option(
+    None, "--prompts", help="JSONL file of prompts (default: the workspace's prompts)."
+)
+
+
+def _engine(database_url: str | None) -> Any:
+    settings = Settings()
+    url = database_url or settings.effective_database_url()
+    if database_url is None and url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return open_engine(url)
+
+
+def _endpoints(path: Path, names: Sequence[str] | None = None) -> dict[str, EndpointConfig]:
+    eps = read_endpoints(path)
+    for name in names or ():
+        if name not in eps:
+            raise UsageError(
+                f"no endpoint named {name!r} in {path} (known: {', '.join(sorted(eps))})"
+            )
+    return eps
+
+
+def _prompts(engine: Any, path: Path | None) -> list[Prompt]:
+    if path is not None:
+        return read_prompt_file(path)
+    with engine.connect() as conn:
+        prompts = load_prompts(conn)
+    if not prompts:
+        raise UsageError(
+            "the workspace has no prompts; pass --prompts FILE.jsonl or import some first"
+        )
+    return prompts
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(
+            "-- req/s" if speed is None else f"{speed:.1f} req/s", style="progress.data.speed"
+        )
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if quiet:
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def hook(finished: int, total: int) -> None:
+            progress.update(task, completed=finished, total=total)
+
+        yield hook
+
+
+def _show(summaries: Sequence[JobSummary], extra: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps({"jobs": [s.to_json() for s in summaries], **extra}))
+        return
+    table = Table(title="job summary")
+    for col in (
+        "job",
+        "requests",
+        "done",
+        "cached",
+        "failed",
+        "calls",
+        "prompt tok",
+        "completion tok",
+        "seconds",
+    ):
+        table.add_column(col, justify="right" if col != "job" else "left")
+    for s in summaries:
+        if s.dry_run:
+            planned = ", ".join(f"{k}: {v}" for k, v in sorted(s.planned.items())) or "nothing"
+            console.print(
+                f"[bold]dry run[/] {s.job_id}: {s.total} requests, {s.cached} cached; "
+                f"would call {planned}"
+            )
+            continue
+        table.add_row(
+            s.job_id,
+            str(s.total),
+            str(s.done),
+            str(s.cached),
+            str(s.failed),
+            str(s.calls),
+            str(s.prompt_tokens),
+            str(s.completion_tokens),
+            f"{s.elapsed:.2f}",
+        )
+    if table.row_count:
+        console.print(table)
+    if all(s.dry_run for s in summaries):
+        return  # nothing was produced; the counts below would only mislead
+    for key, value in extra.items():
+        console.print(f"{key}: {value}")
+
+
+@generate_app.command("candidates")
+def candidates_cmd(
+    endpoints: Path = EndpointsOpt,
+    model: list[str] = typer.Option(
+        None, "--model", help="Endpoint name to sample from (repeat; default: all)."
+    ),
+    prompts: Path | None = PromptsOpt,
+    n: int = typer.Option(1, "-n", "--n", help="Samples per prompt per model."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the first sample (sample i uses seed + i)."
+    ),
+    on_policy: str | None = typer.Option(
+        None, "--on-policy", help="Endpoint of the on-policy checkpoint; answers every prompt."
+    ),
+    models_per_prompt: int | None = typer.Option(
+        None, "--models-per-prompt", help="Draw this many other models per prompt."
+    ),
+    database_url: str | None = DbOpt,
+    dry_run: bool = DryOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Sample candidate responses: n per prompt per model, tagged with model and revision.
+
+    Example: `preflab generate candidates --endpoints eps.yaml --prompts p.jsonl --on-policy ckpt`
+    """
+    eps = _endpoints(endpoints, model)
+    chosen = {k: v for k, v in eps.items() if not model or k in model or k == on_policy}
+    engine = _engine(database_url)
+    ps = _prompts(engine, prompts)
+    with _progress("generate", as_json or dry_run) as hook:
+        res = generate_candidates(
+            engine,
+            ps,
+            chosen,
+            n=n,
+            seed=seed,
+            dry_run=dry_run,
+            on_progress=hook,
+            mix=MixRule(on_policy=on_policy, models_per_prompt=models_per_prompt),
+        )
+    extra = {
+        "responses": len(res.responses),
+        "duplicates": sum(len(g.dropped) for g in res.duplicates),
+        "prompts_missing_on_policy": len(res.missing_on_policy),
+    }
+    _show([res.summary], extra, as_json)
+
+
+@generate_app.command("ifeval")
+def ifeval_cmd(
+    endpoints: Path = EndpointsOpt,
+    model: str = typer.Option(..., "--model", help="Endpoint name that answers."),
+    prompts: Path = typer.Option(
+        ...,
+        "--prompts",
+        help="JSONL with prompt + constraints (or IFEval's instruction_id_list/kwargs).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    database_url: str | None = DbOpt,
+    dry_run: bool = DryOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Make constraint pairs: answer with and without the constraint, verify with lm-eval's IFEval.
+
+    Example: `preflab generate ifeval --endpoints eps.yaml --model ckpt --prompts ifeval.jsonl`
+    """
+    eps = _endpoints(endpoints, [model])
+    engine = _engine(database_url)
+    items = []
+    for p in read_prompt_file(prompts):
+        if not p.constraints:
+            raise UsageError(f"prompt {p.prompt_id} in {prompts} has no constraints")
+        base = p.model_copy(update={"constraints": None, "prompt_id": ""})
+        items.append(
+            (
+                Prompt.model_validate(base.model_dump()),
+                [Constraint.from_json(c) for c in p.constraints],
+            )
+        )
+    with _progress("ifeval", as_json or dry_run) as hook:
+        res = generate_constraint_pairs(
+            engine, eps, items, model, seed=seed, dry_run=dry_run, on_progress=hook
+        )
+    _show([res.summary], {"pairs": len(res.judgments), "skipped": len(res.skipped)}, as_json)
+
+
+@generate_app.command("math")
+def math_cmd(
+    endpoints: Path = EndpointsOpt,
+    model: list[str] = typer.Option(..., "--model", help="Endpoint name to sample from (repeat)."),
+    prompts: Path = typer.Option(
+        ..., "--prompts", help='JSONL with "prompt" and "reference" per line.'
+    ),
+    n: int = typer.Option(4, "-n", "--n", help="Solutions per prompt per model."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first sample."),
+    database_url: str | None = DbOpt,
+    dry_run: bool = DryOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Make math pairs: sample solutions, compare final answers symbolically; correct wins.
+
+    Example: `preflab generate math --endpoints eps.yaml --model ckpt --prompts gsm8k.jsonl -n 4`
+    """
+    eps = {k: v for k, v in _endpoints(endpoints, model).items() if k in model}
+    engine = _engine(database_url)
+    with _progress("math", as_json or dry_run) as hook:
+        res = generate_math_pairs(
+            engine,
+            eps,
+            read_prompt_file(prompts),
+            n=n,
+            seed=seed,
+            dry_run=dry_run,
+            on_progress=hook,
+        )
+    _show([res.summary], {"pairs": len(res.judgments), "skipped": len(res.skipped)}, as_json)
+
+
+@generate_app.command("revise")
+def revise_cmd(
+    endpoints: Path = EndpointsOpt,
+    model: str = typer.Option(..., "--model", help="Endpoint that critiques and revises."),
+    principle: Path | None = typer.Option(
+        None, "--principle", help="JSON file: name, critique_request, revision_request."
+    ),
+    limit: int | None = typer.Option(None, "--limit", help="Revise at most this many responses."),
+    database_url: str | None = DbOpt,
+    dry_run: bool = DryOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Critique and revise stored responses against a principle; revision chosen over original.
+
+    Example: `preflab generate revise --endpoints eps.yaml --model ckpt --limit 100`
+    """
+    from preflab.generate import HARMLESS_PRINCIPLE
+
+    eps = _endpoints(endpoints, [model])
+    engine = _engine(database_url)
+    pr = HARMLESS_PRINCIPLE
+    if principle is not None:
+        try:
+            pr = Principle(**json.loads(principle.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise UsageError(
+                f"{principle}: expected JSON with name, critique_request, revision_request ({exc})"
+            ) from None
+    with engine.connect() as conn:
+        prompts = {p.prompt_id: p for p in load_prompts(conn)}
+        responses = [r for r in load_responses(conn) if r.origin.value != "revision"]
+    items = [(prompts[r.prompt_id], r) for r in responses if r.prompt_id in prompts][:limit]
+    with _progress("revise", as_json or dry_run) as hook:
+        res = critique_and_revise(engine, eps, items, model, pr, dry_run=dry_run, on_progress=hook)
+    summaries = [res.critique_summary] + ([res.revision_summary] if res.revision_summary else [])
+    _show(summaries, {"revisions": len(res.revisions), "skipped": len(res.skipped)}, as_json)
+
+
+@judge_app.command("pairwise")
+def pairwise_cmd(
+    endpoints: Path = EndpointsOpt,
+    judge: str = typer.Option(..., "--judge", help="Endpoint name of the judge model."),
+    constitution: Path | None = typer.Option(
+        None, "--constitution", help="Text file of principles."
+    ),
+    on_inconsistent: str = typer.Option("tie", "--on-inconsistent", help="tie | humans"),
+    project: str | None = typer.Option(
+        None, "--project", help="Project id that receives items sent to humans."
+    ),
+    max_pairs_per_prompt: int = typer.Option(
+        6, "--max-pairs-per-prompt", help="Cap on pairs judged per prompt."
+    ),
+    database_url: str | None = DbOpt,
+    dry_run: bool = DryOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Judge stored candidate pairs in both orders under a constitution.
+
+    Example: `preflab judge pairwise --endpoints eps.yaml --judge big --on-inconsistent humans`
+    """
+    if on_inconsistent not in ("tie", "humans"):
+        raise UsageError(f"--on-inconsistent must be tie or humans, got {on_inconsistent!r}")
+    eps = _endpoints(endpoints, [judge])
+    engine = _engine(database_url)
+    kw: dict[str, Any] = {"endpoint": judge, "on_inconsistent": on_inconsistent}
+    if constitution is not None:
+        kw["constitution"] = constitution.read_text(encoding="utf-8")
+    config = PairwiseJudgeConfig(**kw)
+    with engine.connect() as conn:
+        prompts = {p.prompt_id: p for p in load_prompts(conn)}
+        responses = load_responses(conn)
+    per_prompt: dict[str, int] = {}
+    items = []
+    for a, b in candidate_pairs(responses):
+        if per_prompt.get(a.prompt_id, 0) < max_pairs_per_prompt and a.prompt_id in prompts:
+            per_prompt[a.prompt_id] = per_prompt.get(a.prompt_id, 0) + 1
+            items.append((prompts[a.prompt_id], a, b))
+    with _progress("judge", as_json or dry_run) as hook:
+        res = judge_pairwise(
+            engine, eps, items, config, project_id=project, dry_run=dry_run, on_progress=hook
+        )
+    _show(
+        [res.summary],
+        {
+            "judge": res.judge.judge_id,
+            "judgments": len(res.judgments),
+            "inconsistent": res.inconsistent,
+            "to_humans": len(res.to_humans),
+            "failures": len(res.failures),
+            "failure_reasons": dict(Counter(f.reason for f in res.failures).most_common(5)),
+        },
+        as_json,
+    )
+
+
+@judge_app.command("rubric")
+def rubric_cmd(
+    endpoints: Path = EndpointsOpt,
+    judge: str = typer.Option(..., "--judge", help="Endpoint name of the judge model."),
+    aspect: list[str] = typer.Option(
+        None, "--aspect", help="name=question (repeat; default: UltraFeedback's four)."
+    ),
+    database_url: str | None = DbOpt,
+    dry_run: bool = DryOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Rate stored responses on several aspects (UltraFeedback-style, 1-5).
+
+    Example: `preflab judge rubric --endpoints eps.yaml --judge big --aspect helpfulness="Useful?"`
+    """
+    eps = _endpoints(endpoints, [judge])
+    engine = _engine(database_url)
+    kw: dict[str, Any] = {"endpoint": judge}
+    if aspect:
+        pairs = [a.split("=", 1) for a in aspect]
+        if any(len(p) != 2 for p in pairs):
+            raise UsageError("--aspect takes name=question")
+        kw["aspects"] = {k.strip(): v.strip() for k, v in pairs}
+    with engine.connect() as conn:
+        prompts = {p.prompt_id: p for p in load_prompts(conn)}
+        items = [(prompts[r.prompt_id], r) for r in load_responses(conn) if r.prompt_id in prompts]
+    with _progress("rubric", as_json or dry_run) as hook:
+        res = judge_rubric(
+            engine, eps, items, RubricJudgeConfig(**kw), dry_run=dry_run, on_progress=hook
+        )
+    _show(
+        [res.summary],
+        {
+            "judge": res.judge.judge_id,
+            "judgments": len(res.judgments),
+            "failures": len(res.failures),
+            "failure_reasons": dict(Counter(f.reason for f in res.failures).most_common(5)),
+        },
+        as_json,
+    )
+
+
+@judge_app.command("agreement")
+def agreement_cmd(
+    database_url: str | None = DbOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Report agreement of each AI judge with human judgments on shared items, by aspect.
+
+    Example: `preflab judge agreement --json`
+    """
+    engine = _engine(database_url)
+    with engine.connect() as conn:
+        kinds = load_judge_kinds(conn)
+        judgments = load_judgments(conn)
+
+    def is_ai(j: Judgment) -> bool:
+        return kinds.get(j.judge_id, "") in ("ai", "verifier") or j.judge_id.startswith(
+            ("ai:", "verifier:")
+        )
+
+    ai = [j for j in judgments if is_ai(j)]
+    human = [j for j in judgments if not is_ai(j) and kinds.get(j.judge_id, "human") == "human"]
+    table = judge_agreement(
+        records_to_table(ai, cls=Judgment), records_to_table(human, cls=Judgment)
+    )
+    rows = table.to_pylist()
+    if as_json:
+        console.print_json(json.dumps({"agreement": rows}))
+        return
+    out = Table(title="AI judge vs humans")
+    for col in ("judge", "aspect", "items", "agreement", "kappa", "spearman", "MAE"):
+        out.add_column(col)
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    for r in rows:
+        out.add_row(
+            r["judge_id"],
+            r["aspect"],
+            str(r["items"]),
+            fmt(r["agreement"]),
+            fmt(r["kappa"]),
+            fmt(r["spearman"]),
+            fmt(r["mean_abs_error"]),
+        )
+    console.print(out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``generate`` and ``judge`` to the ``preflab`` command."""
+    app.add_typer(generate_app, name="generate")
+    app.add_typer(judge_app, name="judge")

@@ -1,0 +1,240 @@
+"""The request cache: one ``generation_requests`` row per model call, keyed by its content hash.
+
+A request's key hashes (endpoint URL, model, revision, messages, parameters, seed); a row with
+status ``done`` holds the reply, so any job that needs the same call again reads it instead of
+calling. Rows are written only here, in short transactions of their own, so that a job killed
+at any moment keeps every result that was committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, bindparam, func, select, update
+from sqlalchemy.engine import Connection
+
+from preflab.store.engine import open_workspace
+from preflab.store.tables import GenerationRequest, JobRow, utcnow
+
+__all__ = [
+    "CachedRow",
+    "Outcome",
+    "annotate_error",
+    "insert_ignore",
+    "insert_pending",
+    "job_token_counts",
+    "load_requests",
+    "open_engine",
+    "record_outcomes",
+    "request_key",
+    "upsert_job",
+]
+
+_CHUNK = 500
+_REQUESTS = cast(Table, GenerationRequest.__table__)
+_JOBS = cast(Table, JobRow.__table__)
+
+
+def request_key(
+    base_url: str,
+    model: str,
+    revision: str | None,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any],
+    seed: int | None,
+) -> str:
+    """Return the cache key of one chat call: a SHA-256 of its canonical JSON.
+
+    >>> k = request_key("http://x/v1", "m", None, [{"role": "user", "content": "hi"}], {}, 1)
+    >>> k == request_key("http://x/v1", "m", None, [{"content": "hi", "role": "user"}], {}, 1)
+    True
+    >>> len(k)
+    64
+    """
+    payload = {
+        "endpoint": base_url.rstrip("/"),
+        "model": model,
+        "revision": revision,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "params": dict(params),
+        "seed": seed,
+    }
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def open_engine(url: str) -> Engine:
+    """Return an engine on the workspace database ``url``, its schema upgraded to head.
+
+    Goes through the store (``preflab.store.engine.open_workspace``: SQLite in WAL mode with a
+    busy timeout, PostgreSQL via psycopg; Alembic migrations), so a workspace made here opens
+    everywhere else and the other way round.
+    """
+    return open_workspace(url)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRow:
+    """A stored request: its status, result or error, and token counts."""
+
+    request_key: str
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The end of one request in this run: a result, or a failure with its reason."""
+
+    request_key: str
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def load_requests(conn: Connection, keys: Sequence[str]) -> dict[str, CachedRow]:
+    """Return the stored rows of ``keys`` (missing keys are absent)."""
+    out: dict[str, CachedRow] = {}
+    t = _REQUESTS
+    for chunk in _chunks(list(keys)):
+        rows = conn.execute(
+            select(t.c.request_key, t.c.status, t.c.result, t.c.error, t.c.attempts).where(
+                t.c.request_key.in_(chunk)
+            )
+        )
+        for r in rows:
+            out[r.request_key] = CachedRow(r.request_key, r.status, r.result, r.error, r.attempts)
+    return out
+
+
+def insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table``, skipping rows whose primary key is already stored."""
+    if not rows:
+        return
+    name = conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+    else:  # other engines: skip what exists, row by row
+        pk = next(iter(table.primary_key.columns))
+        for row in rows:
+            if conn.execute(select(pk).where(pk == row[pk.name])).first() is None:
+                conn.execute(table.insert(), [row])
+
+
+def insert_pending(conn: Connection, job_id: str, requests: Iterable[Mapping[str, Any]]) -> None:
+    """Store ``requests`` (``{"request_key", "request"}`` each) as pending; keep existing keys."""
+    now = utcnow()
+    rows = [
+        {
+            "request_key": r["request_key"],
+            "job_id": job_id,
+            "status": "pending",
+            "request": r["request"],
+            "attempts": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "created_at": now,
+        }
+        for r in requests
+    ]
+    for i in range(0, len(rows), _CHUNK):
+        insert_ignore(conn, _REQUESTS, rows[i : i + _CHUNK])
+
+
+def record_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
+    """Store results (status ``done``) and failures (status ``failed`` with the reason)."""
+    if not outcomes:
+        return
+    t = _REQUESTS
+    stmt = (
+        update(t)
+        .where(t.c.request_key == bindparam("b_key"))
+        .values(
+            status=bindparam("b_status"),
+            result=bindparam("b_result"),
+            error=bindparam("b_error"),
+            attempts=t.c.attempts + bindparam("b_attempts"),
+            prompt_tokens=bindparam("b_pt"),
+            completion_tokens=bindparam("b_ct"),
+            finished_at=bindparam("b_at"),
+        )
+    )
+    now = utcnow()
+    conn.execute(
+        stmt,
+        [
+            {
+                "b_key": o.request_key,
+                "b_status": "done" if o.error is None else "failed",
+                "b_result": o.result,
+                "b_error": o.error,
+                "b_attempts": o.attempts,
+                "b_pt": o.prompt_tokens,
+                "b_ct": o.completion_tokens,
+                "b_at": now,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+def annotate_error(conn: Connection, key: str, error: str) -> None:
+    """Attach ``error`` to a done request whose reply could not be used (e.g. unparseable)."""
+    t = _REQUESTS
+    conn.execute(update(t).where(t.c.request_key == key).values(error=error))
+
+
+def upsert_job(
+    conn: Connection, job_id: str, kind: str, config: Mapping[str, Any], status: str
+) -> None:
+    """Create the job row or update its status (``running``, ``done``, ``failed``)."""
+    t = _JOBS
+    existing = conn.execute(select(t.c.job_id).where(t.c.job_id == job_id)).first()
+    finished = utcnow() if status != "running" else None
+    if existing is None:
+        conn.execute(
+            t.insert().values(
+                job_id=job_id,
+                kind=kind,
+                config=dict(config),
+                status=status,
+                created_at=utcnow(),
+                finished_at=finished,
+            )
+        )
+    else:
+        conn.execute(
+            update(t).where(t.c.job_id == job_id).values(status=status, finished_at=finished)
+        )
+
+
+def job_token_counts(conn: Connection, job_id: str) -> dict[str, int]:
+    """Return the prompt and completion tokens of the job's requests and how many there are."""
+    t = _REQUESTS
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(t.c.prompt_tokens), 0),
+            func.coalesce(func.sum(t.c.completion_tokens), 0),
+        ).where(t.c.job_id == job_id)
+    ).one()
+    return {"requests": int(row[0]), "prompt_tokens": int(row[1]), "completion_tokens": int(row[2])}

@@ -1,0 +1,479 @@
+"""Model endpoints: their config, the one client, and a chat call with bounded retries.
+
+Every OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, OpenAI) is reached through
+``openai.AsyncOpenAI`` with its ``base_url``. The client's own retries are switched off
+(``max_retries=0``) so that attempts, waits and the final reason are ours to count and record:
+429, 5xx, timeouts, dropped connections, malformed bodies and truncated streams are retried
+with capped exponential backoff (Retry-After honoured); other 4xx fail at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+import tomllib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from preflab.errors import ConfigError, EndpointError
+
+__all__ = [
+    "ChatReply",
+    "ClientFactory",
+    "EndpointConfig",
+    "RateLimiter",
+    "complete_chat",
+    "make_client",
+    "parse_endpoints",
+    "read_endpoints",
+]
+
+# Parameters the chat completions API names; anything else (top_k, min_p, repetition_penalty
+# for vLLM/TGI) goes through ``extra_body``.
+_OPENAI_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "n",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "response_format",
+        "user",
+    }
+)
+
+
+class EndpointConfig(BaseModel):
+    """One model behind an OpenAI-compatible endpoint.
+
+    Example (YAML)::
+
+        endpoints:
+          - name: policy-ckpt-1200
+            base_url: http://127.0.0.1:8001/v1
+            model: my-org/policy
+            revision: step-1200
+            api_key_env: VLLM_API_KEY
+            params: {temperature: 0.7, max_tokens: 512}
+            concurrency: 32
+            rate_limit: 20
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, description="Name used on the command line and in jobs.")
+    base_url: str = Field(description="Base URL of the OpenAI-compatible API, ending in /v1.")
+    model: str = Field(min_length=1, description="Model id sent in each request.")
+    revision: str | None = Field(default=None, description="Checkpoint or revision tag.")
+    api_key_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the API key (none for local servers).",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Default sampling parameters.")
+    concurrency: int = Field(
+        default=8, ge=1, le=4096, description="Requests in flight at most (per replica)."
+    )
+    replicas: list[str] = Field(
+        default_factory=list,
+        description="More base URLs serving the same model (vLLM replicas); requests go to the "
+        "least busy one. Cache keys use base_url, so adding a replica never re-runs a request.",
+    )
+    rate_limit: float | None = Field(default=None, gt=0, description="Requests per second at most.")
+    timeout: float = Field(default=120.0, gt=0, description="Seconds before one attempt times out.")
+    max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Attempts before a request fails."
+    )
+    backoff_base: float = Field(default=0.5, ge=0, description="First backoff wait, seconds.")
+    backoff_max: float = Field(default=30.0, ge=0, description="Longest single wait, seconds.")
+    stream: bool = Field(default=False, description="Read replies as server-sent event streams.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {v!r}")
+        return v.rstrip("/")
+
+    @field_validator("replicas")
+    @classmethod
+    def _http_all(cls, v: list[str]) -> list[str]:
+        return [cls._http(u) for u in v]
+
+    def replica_configs(self) -> list[EndpointConfig]:
+        """Return one config per server of this endpoint (``base_url`` first, then replicas)."""
+        return [self] + [
+            self.model_copy(update={"base_url": u, "replicas": []}) for u in self.replicas
+        ]
+
+    def api_key(self, environ: Mapping[str, str] | None = None) -> str:
+        """Return the API key from ``api_key_env`` ("EMPTY" for keyless local servers).
+
+        Raises:
+            ConfigError: the variable is named but not set.
+        """
+        if not self.api_key_env:
+            return "EMPTY"
+        env = os.environ if environ is None else environ
+        key = env.get(self.api_key_env)
+        if not key:
+            raise ConfigError(
+                f"endpoint {self.name!r}: environment variable {self.api_key_env} is not set. "
+                f"Export it or remove api_key_env for a keyless local server.",
+                field="api_key_env",
+            )
+        return key
+
+
+def read_endpoints(path: str | Path) -> dict[str, EndpointConfig]:
+    """Return the endpoints of a YAML, TOML or JSON file, by name.
+
+    The file holds either a list of endpoints or ``{"endpoints": [...]}``.
+
+    Raises:
+        ConfigError: unreadable file, unknown suffix, bad field (named with its index) or a
+            name used twice.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read endpoints file: {exc.strerror}", path=str(p)) from None
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data: Any = yaml.safe_load(text)
+        elif suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(
+                f"unknown endpoints file type {suffix!r}; use .yaml, .toml or .json", path=str(p)
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:  # YAMLError, TOMLDecodeError, JSONDecodeError share no base class
+        raise ConfigError(f"cannot parse endpoints file: {_short(exc)}", path=str(p)) from None
+    entries = data.get("endpoints") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise ConfigError(
+            "expected a list of endpoints or a mapping with an 'endpoints' list", path=str(p)
+        )
+    return parse_endpoints(entries, path=str(p))
+
+
+def parse_endpoints(
+    entries: Sequence[Mapping[str, Any]], *, path: str | None = None
+) -> dict[str, EndpointConfig]:
+    """Return validated endpoints by name from plain mappings (see :func:`read_endpoints`)."""
+    out: dict[str, EndpointConfig] = {}
+    for i, entry in enumerate(entries):
+        try:
+            cfg = EndpointConfig.model_validate(entry)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise ConfigError(
+                f"{err['msg'].removeprefix('Value error, ')}",
+                path=path,
+                field=f"endpoints[{i}].{loc}" if loc else f"endpoints[{i}]",
+                value=err.get("input"),
+            ) from None
+        if cfg.name in out:
+            raise ConfigError(
+                f"endpoint name {cfg.name!r} is used twice", path=path, field=f"endpoints[{i}].name"
+            )
+        out[cfg.name] = cfg
+    return out
+
+
+ClientFactory = Callable[[EndpointConfig], openai.AsyncOpenAI]
+
+
+def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
+    """Return the async client of an endpoint (no SDK retries: :func:`complete_chat` retries).
+
+    The aiohttp transport (``openai[aiohttp]``) is used when installed: it costs about half the
+    CPU per request of the default one, which matters at hundreds of requests per second.
+    """
+    http_client = None
+    try:
+        import aiohttp  # noqa: F401
+
+        http_client = openai.DefaultAioHttpClient(timeout=config.timeout)
+    except ImportError:
+        pass
+    return openai.AsyncOpenAI(
+        base_url=config.base_url,
+        api_key=config.api_key(),
+        max_retries=0,
+        timeout=config.timeout,
+        http_client=http_client,
+    )
+
+
+class RateLimiter:
+    """Space requests at least ``1 / rate`` seconds apart (``rate`` requests per second).
+
+    Args:
+        rate: requests per second; None or 0 means no limit.
+        clock: monotonic clock (injectable for tests).
+        sleep: async sleep (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._clock = clock
+        self._sleep = sleep
+
+    async def wait(self) -> None:
+        """Sleep until this caller's slot comes."""
+        if not self._interval:
+            return
+        now = self._clock()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        if slot > now:
+            await self._sleep(slot - now)
+
+
+@dataclass(slots=True)
+class ChatReply:
+    """What one successful chat call returned, with the attempts it took."""
+
+    content: str
+    finish_reason: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 1
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON stored as the cached result."""
+        return {
+            "content": self.content,
+            "finish_reason": self.finish_reason,
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+            },
+        }
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    known = {k: v for k, v in params.items() if k in _OPENAI_PARAMS}
+    extra = {k: v for k, v in params.items() if k not in _OPENAI_PARAMS}
+    return known, extra
+
+
+async def _attempt(
+    client: openai.AsyncOpenAI,
+    config: EndpointConfig,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any],
+    seed: int | None,
+) -> ChatReply:
+    try:
+        if config.stream:
+            known, extra = _split_params(params)
+            kwargs: dict[str, Any] = {"model": config.model, "messages": list(messages), **known}
+            if seed is not None:
+                kwargs["seed"] = seed
+            if extra:
+                kwargs["extra_body"] = extra
+            return await _attempt_stream(client, kwargs)
+        # The plain POST skips the SDK's per-field request transform and response model
+        # building (most of its CPU per call); the body is the same JSON.
+        body: dict[str, Any] = {"model": config.model, "messages": list(messages), **params}
+        if seed is not None:
+            body["seed"] = seed
+        data = await client.post("/chat/completions", body=body, cast_to=object)
+    except openai.RateLimitError as exc:
+        raise _Retryable(f"HTTP 429: {_short(exc)}", _retry_after(exc.response.headers)) from None
+    except openai.APIStatusError as exc:
+        if exc.status_code >= 500 or exc.status_code == 408:
+            raise _Retryable(
+                f"HTTP {exc.status_code}: {_short(exc)}", _retry_after(exc.response.headers)
+            ) from None
+        raise EndpointError(
+            f"endpoint {config.name!r} refused the request: HTTP {exc.status_code}: {_short(exc)}"
+        ) from None
+    except openai.APITimeoutError as exc:
+        refused = _refused(exc)
+        if refused is not None:  # the aiohttp transport reports refused connections as timeouts
+            raise _Retryable(f"connection error: {_short(refused)}") from None
+        raise _Retryable(f"timed out after {config.timeout:g} s") from None
+    except openai.APIConnectionError as exc:
+        raise _Retryable(f"connection error: {_short(exc.__cause__ or exc)}") from None
+    except (
+        openai.APIResponseValidationError,
+        ValueError,
+    ) as exc:  # JSONDecodeError is a ValueError
+        raise _Retryable(f"malformed reply: {_short(exc)}") from None
+    return _reply_from_json(data)
+
+
+def _reply_from_json(data: Any) -> ChatReply:
+    try:
+        choice = data["choices"][0]
+        content = choice["message"]["content"]
+        usage = data.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        raise _Retryable(
+            f"malformed reply: no choices[0].message.content in {_short(data)}"
+        ) from None
+    if not isinstance(content, str):
+        raise _Retryable(f"malformed reply: content is {type(content).__name__}, not text")
+    return ChatReply(content, choice.get("finish_reason"), prompt_tokens, completion_tokens)
+
+
+async def _attempt_stream(client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> ChatReply:
+    parts: list[str] = []
+    finish: str | None = None
+    prompt_tokens = completion_tokens = 0
+    stream = await client.chat.completions.create(
+        **kwargs, stream=True, stream_options={"include_usage": True}
+    )
+    try:
+        async for chunk in stream:
+            if chunk.usage is not None:
+                prompt_tokens = chunk.usage.prompt_tokens
+                completion_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                if choice.index != 0:
+                    continue
+                if choice.delta is not None and choice.delta.content:
+                    parts.append(choice.delta.content)
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+    except openai.APIError as exc:
+        raise _Retryable(f"stream broken: {_short(exc)}") from None
+    except Exception as exc:  # the transport's own errors (dropped connection mid-stream)
+        if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "h11"}:
+            raise _Retryable(f"stream truncated: {type(exc).__name__}: {_short(exc)}") from None
+        raise
+    if finish is None:
+        raise _Retryable("stream truncated: it ended without a finish_reason")
+    return ChatReply("".join(parts), finish, prompt_tokens, completion_tokens)
+
+
+def _refused(exc: BaseException) -> BaseException | None:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ConnectionError) or type(seen).__name__ == "ClientConnectorError":
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _short(obj: object, limit: int = 200) -> str:
+    text = str(obj).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def complete_chat(
+    client: openai.AsyncOpenAI,
+    config: EndpointConfig,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    *,
+    rng: random.Random | None = None,
+) -> ChatReply:
+    """Return the reply to one chat request, retrying transient failures a bounded number of times.
+
+    Waits follow capped exponential backoff with full jitter (``backoff_base * 2**k``, at most
+    ``backoff_max``); a Retry-After header, when sent, sets the wait instead.
+
+    Args:
+        client: the endpoint's client (see :func:`make_client`).
+        config: the endpoint.
+        messages: chat messages, ``{"role", "content"}`` each.
+        params: sampling parameters (the endpoint's defaults are *not* merged here).
+        seed: sampling seed sent to the server.
+        rng: jitter source (seeded in tests).
+
+    Raises:
+        EndpointError: every attempt failed, or the server refused the request (4xx); the
+            message names the last reason and ``value`` holds the attempt count.
+    """
+    jitter = rng or random.Random()
+    errors: list[str] = []
+    for attempt in range(1, config.max_attempts + 1):
+        try:
+            reply = await _attempt(client, config, messages, params or {}, seed)
+        except _Retryable as exc:
+            errors.append(exc.reason)
+            if attempt == config.max_attempts:
+                break
+            wait = exc.wait
+            if wait is None:
+                wait = jitter.uniform(0, config.backoff_base * 2 ** (attempt - 1))
+            await asyncio.sleep(min(wait, config.backoff_max))
+            continue
+        except EndpointError as exc:
+            exc.value = attempt
+            raise
+        reply.attempts = attempt
+        reply.errors = errors
+        return reply
+    raise EndpointError(
+        f"endpoint {config.name!r} failed {config.max_attempts} times; last: {errors[-1]}",
+        value=config.max_attempts,
+    )

@@ -1,0 +1,375 @@
+"""Jobs: run many chat requests against endpoints, with a cache that survives ``kill -9``.
+
+A job is a list of :class:`ChatRequest`. Before any call, every request is stored as a pending
+row of ``generation_requests`` under its content key; requests already ``done`` there are not
+called again (they count as *cached*). Each reply is committed (in small batches, by one writer)
+before it counts as done, so a job killed at any moment and run again calls only what had no
+committed result, and ends with exactly one result per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from sqlalchemy import Engine
+
+from preflab.errors import ConfigError, EndpointError, UsageError
+from preflab.generate.cache import (
+    Outcome,
+    insert_pending,
+    load_requests,
+    record_outcomes,
+    request_key,
+    upsert_job,
+)
+from preflab.generate.endpoints import (
+    ClientFactory,
+    EndpointConfig,
+    RateLimiter,
+    complete_chat,
+    make_client,
+)
+from preflab.store.unit_of_work import write_scope
+
+__all__ = [
+    "ChatRequest",
+    "JobResult",
+    "JobSummary",
+    "ProgressHook",
+    "make_job_id",
+    "make_request",
+    "run_job",
+    "run_job_async",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat call of a job: endpoint name, messages, parameters, seed, and its cache key.
+
+    ``meta`` carries the caller's bookkeeping (prompt id, sample index…); it is not part of
+    the key.
+    """
+
+    endpoint: str
+    messages: tuple[Mapping[str, str], ...]
+    params: Mapping[str, Any]
+    seed: int | None
+    key: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the request as stored in the cache row."""
+        return {
+            "endpoint": self.endpoint,
+            "messages": [dict(m) for m in self.messages],
+            "params": dict(self.params),
+            "seed": self.seed,
+            "meta": dict(self.meta),
+        }
+
+
+def make_request(
+    endpoint: EndpointConfig,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> ChatRequest:
+    """Return a request to ``endpoint``; ``params`` override the endpoint's default parameters.
+
+    >>> ep = EndpointConfig(name="a", base_url="http://127.0.0.1:1/v1", model="m",
+    ...                     params={"temperature": 0.7})
+    >>> make_request(ep, [{"role": "user", "content": "hi"}], {"max_tokens": 8}, seed=3).params
+    {'temperature': 0.7, 'max_tokens': 8}
+    """
+    merged = {**endpoint.params, **(params or {})}
+    msgs = tuple({"role": m["role"], "content": m["content"]} for m in messages)
+    key = request_key(endpoint.base_url, endpoint.model, endpoint.revision, msgs, merged, seed)
+    return ChatRequest(endpoint.name, msgs, merged, seed, key, dict(meta or {}))
+
+
+def make_job_id(kind: str, requests: Iterable[ChatRequest]) -> str:
+    """Return a job id derived from its kind and request keys (so a re-run finds its job)."""
+    h = hashlib.sha256(kind.encode())
+    for key in sorted({r.key for r in requests}):
+        h.update(key.encode())
+    return f"{kind}-{h.hexdigest()[:16]}"
+
+
+@dataclass(slots=True)
+class JobSummary:
+    """Counts of one run: requests, results committed now, cached before, failed; tokens."""
+
+    job_id: str
+    total: int = 0
+    done: int = 0
+    cached: int = 0
+    failed: int = 0
+    calls: int = 0
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    elapsed: float = 0.0
+    dry_run: bool = False
+    planned: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the summary as plain JSON."""
+        return {
+            "job_id": self.job_id,
+            "total": self.total,
+            "done": self.done,
+            "cached": self.cached,
+            "failed": self.failed,
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "elapsed_s": round(self.elapsed, 4),
+            "dry_run": self.dry_run,
+            "planned": dict(self.planned),
+        }
+
+
+@dataclass(slots=True)
+class JobResult:
+    """The end of a job: its summary, the stored reply of each request, the failures."""
+
+    summary: JobSummary
+    requests: list[ChatRequest]
+    replies: dict[str, dict[str, Any]]
+    failures: dict[str, str]
+
+    def reply_text(self, request: ChatRequest) -> str | None:
+        """Return the reply text of ``request``, or None if it failed or was not run."""
+        reply = self.replies.get(request.key)
+        return None if reply is None else str(reply["content"])
+
+
+ProgressHook = Callable[[int, int], None]
+"""Called as ``hook(finished, total)`` after each committed batch (finished includes cached)."""
+
+
+async def run_job_async(
+    engine: Engine,
+    endpoints: Mapping[str, EndpointConfig],
+    requests: Sequence[ChatRequest],
+    *,
+    kind: str = "generate",
+    job_id: str | None = None,
+    dry_run: bool = False,
+    retry_failed: bool = True,
+    client_factory: ClientFactory = make_client,
+    on_progress: ProgressHook | None = None,
+    flush_interval: float = 0.02,
+    seed: int | None = None,
+) -> JobResult:
+    """Run ``requests`` (see :func:`run_job`, which wraps this coroutine)."""
+    start = time.perf_counter()
+    unique: dict[str, ChatRequest] = {}
+    for r in requests:
+        if r.endpoint not in endpoints:
+            raise UsageError(
+                f"request names endpoint {r.endpoint!r}, which is not configured "
+                f"(known: {', '.join(sorted(endpoints)) or 'none'})"
+            )
+        unique.setdefault(r.key, r)
+    todo_all = list(unique.values())
+    jid = job_id or make_job_id(kind, todo_all)
+    summary = JobSummary(job_id=jid, total=len(todo_all), dry_run=dry_run)
+
+    with engine.connect() as conn:
+        stored = load_requests(conn, list(unique))
+    replies: dict[str, dict[str, Any]] = {}
+    failures: dict[str, str] = {}
+    to_call: list[ChatRequest] = []
+    for r in todo_all:
+        row = stored.get(r.key)
+        if row is not None and row.status == "done" and row.result is not None:
+            replies[r.key] = row.result
+            summary.cached += 1
+        elif row is not None and row.status == "failed" and not retry_failed:
+            failures[r.key] = row.error or "failed"
+            summary.failed += 1
+        else:
+            to_call.append(r)
+    summary.planned = dict(Counter(r.endpoint for r in to_call))
+    if dry_run:
+        summary.elapsed = time.perf_counter() - start
+        return JobResult(summary, todo_all, replies, failures)
+
+    with write_scope(engine) as conn:
+        upsert_job(
+            conn,
+            jid,
+            kind,
+            {"requests": len(todo_all), "endpoints": sorted(summary.planned)},
+            "running",
+        )
+        insert_pending(conn, jid, ({"request_key": r.key, "request": r.to_json()} for r in to_call))
+    if on_progress:
+        on_progress(summary.cached + summary.failed, summary.total)
+
+    # one client and one concurrency budget per server; an endpoint with replicas has several
+    clients: dict[str, list[openai.AsyncOpenAI]] = {}
+    try:
+        for name in sorted(summary.planned):
+            clients[name] = [client_factory(c) for c in endpoints[name].replica_configs()]
+    except ConfigError:
+        for group in clients.values():
+            for client in group:
+                await client.close()
+        raise
+    sems = {
+        name: [asyncio.Semaphore(endpoints[name].concurrency) for _ in group]
+        for name, group in clients.items()
+    }
+    busy = {name: [0] * len(group) for name, group in clients.items()}
+    limiters = {name: RateLimiter(endpoints[name].rate_limit) for name in clients}
+    rng = random.Random(seed)
+    queue: asyncio.Queue[Outcome | None] = asyncio.Queue()
+
+    async def call(r: ChatRequest) -> None:
+        cfg = endpoints[r.endpoint]
+        load = busy[r.endpoint]
+        i = min(range(len(load)), key=load.__getitem__)  # least outstanding requests
+        load[i] += 1
+        try:
+            async with sems[r.endpoint][i]:
+                if writer_task.done():  # the store failed: stop calling, the error surfaces below
+                    return
+                await limiters[r.endpoint].wait()
+                reply = await complete_chat(
+                    clients[r.endpoint][i], cfg, r.messages, r.params, r.seed, rng=rng
+                )
+        except EndpointError as exc:
+            attempts = exc.value if isinstance(exc.value, int) else cfg.max_attempts
+            queue.put_nowait(Outcome(r.key, None, exc.message, attempts))
+            return
+        except Exception as exc:  # noqa: BLE001 - never lose a request: record why it failed
+            queue.put_nowait(Outcome(r.key, None, f"{type(exc).__name__}: {exc}", 1))
+            return
+        finally:
+            load[i] -= 1
+        queue.put_nowait(
+            Outcome(
+                r.key,
+                reply.to_json(),
+                None,
+                reply.attempts,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+            )
+        )
+
+    def flush(batch: list[Outcome]) -> None:
+        with write_scope(engine) as conn:
+            record_outcomes(conn, batch)
+
+    async def writer() -> None:
+        finished = False
+        while not finished:
+            item = await queue.get()
+            if item is None:
+                break
+            batch = [item]
+            deadline = time.monotonic() + flush_interval
+            while True:
+                try:
+                    nxt = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        nxt = await asyncio.wait_for(queue.get(), left)
+                    except TimeoutError:
+                        break
+                if nxt is None:
+                    finished = True
+                    break
+                batch.append(nxt)
+            await asyncio.to_thread(flush, batch)
+            for o in batch:
+                summary.calls += 1
+                summary.attempts += o.attempts
+                summary.prompt_tokens += o.prompt_tokens
+                summary.completion_tokens += o.completion_tokens
+                if o.error is None and o.result is not None:
+                    replies[o.request_key] = o.result
+                    summary.done += 1
+                else:
+                    failures[o.request_key] = o.error or "failed"
+                    summary.failed += 1
+            if on_progress:
+                on_progress(summary.done + summary.cached + summary.failed, summary.total)
+
+    writer_task = asyncio.create_task(writer())
+    try:
+        await asyncio.gather(*(call(r) for r in to_call))
+    finally:
+        queue.put_nowait(None)
+        await writer_task
+        for group in clients.values():
+            for client in group:
+                await client.close()
+    with write_scope(engine) as conn:
+        upsert_job(conn, jid, kind, {}, "done" if not failures else "failed")
+    summary.elapsed = time.perf_counter() - start
+    return JobResult(summary, todo_all, replies, failures)
+
+
+def run_job(
+    engine: Engine,
+    endpoints: Mapping[str, EndpointConfig],
+    requests: Sequence[ChatRequest],
+    *,
+    kind: str = "generate",
+    job_id: str | None = None,
+    dry_run: bool = False,
+    retry_failed: bool = True,
+    client_factory: ClientFactory = make_client,
+    on_progress: ProgressHook | None = None,
+    seed: int | None = None,
+) -> JobResult:
+    """Run a job to its end and return what every request came to.
+
+    Args:
+        engine: workspace database (see :func:`preflab.generate.cache.open_engine`).
+        endpoints: configured endpoints by name.
+        requests: the calls (duplicates by key are called once).
+        kind: job kind stored with the job (``generate``, ``judge``…).
+        job_id: job id; by default derived from the kind and the request keys.
+        dry_run: only count what would be called per endpoint; nothing is called or written.
+        retry_failed: call again requests stored as failed by an earlier run.
+        client_factory: builds the client of an endpoint (tests point it at loopback).
+        on_progress: called with ``(finished, total)`` after each committed batch.
+        seed: seed of the backoff jitter.
+
+    Raises:
+        UsageError: a request names an endpoint that is not configured.
+        ConfigError: an endpoint's API key variable is unset.
+    """
+    return asyncio.run(
+        run_job_async(
+            engine,
+            endpoints,
+            requests,
+            kind=kind,
+            job_id=job_id,
+            dry_run=dry_run,
+            retry_failed=retry_failed,
+            client_factory=client_factory,
+            on_progress=on_progress,
+            seed=seed,
+        )
+    )

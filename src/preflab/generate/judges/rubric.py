@@ -1,0 +1,192 @@
+"""Rubric AI judge: a rating per response per aspect (UltraFeedback-style).
+
+One request per (response, aspect) asks for a rationale and a ``Rating: N`` on the scale,
+after UltraFeedback's per-aspect annotation (Cui et al. 2023, §2.2, Appendix G). Answers are
+read by :func:`~preflab.generate.judges.parsing.parse_rating`; an answer without an
+unambiguous in-range rating is recorded as a failure, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlalchemy import Engine
+
+from preflab.errors import UsageError
+from preflab.generate.cache import annotate_error
+from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
+from preflab.generate.jobs import ChatRequest, JobSummary, ProgressHook, make_request, run_job
+from preflab.generate.judges.config import RubricJudgeConfig, judge_id_of, judgment_id_of
+from preflab.generate.judges.pairwise import JudgeFailure, render_conversation
+from preflab.generate.judges.parsing import parse_rating
+from preflab.generate.writeback import (
+    judgments_table,
+    save_judges,
+    save_judgments,
+    save_prompts,
+    save_responses,
+)
+from preflab.records import (
+    Judge,
+    JudgeKind,
+    Judgment,
+    JudgmentKind,
+    Prompt,
+    RatingValue,
+    Response,
+    ResponseId,
+)
+from preflab.store.tables import utcnow
+from preflab.store.unit_of_work import write_scope
+
+__all__ = ["RUBRIC_TEMPLATE", "RubricJudgeResult", "judge_rubric"]
+
+RUBRIC_TEMPLATE = """\
+Evaluate the assistant's response to the conversation below on one aspect.
+
+Aspect: {aspect}
+Question: {question}
+
+Rate the response from {low} (worst) to {high} (best) on this aspect only. Write a short \
+rationale, then end with a line of the form "Rating: N".
+
+[The Start of the Conversation]
+{conversation}
+[The End of the Conversation]
+
+[The Start of the Response]
+{response}
+[The End of the Response]"""
+
+
+@dataclass(slots=True)
+class RubricJudgeResult:
+    """Rating judgments (one per response), failures per (response, aspect), the judge."""
+
+    judge: Judge
+    judgments: list[Judgment]
+    failures: list[JudgeFailure]
+    summary: JobSummary
+
+    def table(self) -> pa.Table:
+        """Return the judgments as an Arrow table (``JUDGMENT_SCHEMA``)."""
+        return judgments_table(self.judgments)
+
+
+def judge_rubric(
+    engine: Engine,
+    endpoints: Mapping[str, EndpointConfig],
+    items: Sequence[tuple[Prompt, Response]],
+    config: RubricJudgeConfig,
+    *,
+    project_id: str | None = None,
+    dry_run: bool = False,
+    client_factory: ClientFactory = make_client,
+    on_progress: ProgressHook | None = None,
+) -> RubricJudgeResult:
+    """Rate each ``(prompt, response)`` on every aspect and store one rating judgment per response.
+
+    A response whose answers parse for some aspects only gets a judgment with those aspects;
+    each unparseable or failed aspect is a :class:`JudgeFailure` (reason names the aspect).
+
+    Raises:
+        UsageError: the judge endpoint is not configured or no aspect is given.
+    """
+    if config.endpoint not in endpoints:
+        raise UsageError(f"judge endpoint {config.endpoint!r} is not configured", field="endpoint")
+    if not config.aspects:
+        raise UsageError("a rubric judge needs at least one aspect", field="aspects")
+    ep = endpoints[config.endpoint]
+    judge = Judge(
+        judge_id=judge_id_of(ep.model, config.template_name, config.template_version),
+        kind=JudgeKind.AI,
+        model=ep.model,
+        template=RUBRIC_TEMPLATE,
+        template_version=config.template_version,
+    )
+    plans: list[tuple[Prompt, Response, str, ChatRequest]] = []
+    for prompt, response in items:
+        for aspect, question in config.aspects.items():
+            body = RUBRIC_TEMPLATE.format(
+                aspect=aspect,
+                question=question,
+                low=config.scale_min,
+                high=config.scale_max,
+                conversation=render_conversation(prompt),
+                response=response.content,
+            )
+            req = make_request(
+                ep,
+                [{"role": "user", "content": body}],
+                config.params,
+                seed=0,
+                meta={
+                    "prompt_id": prompt.prompt_id,
+                    "response_id": response.response_id,
+                    "aspect": aspect,
+                },
+            )
+            plans.append((prompt, response, aspect, req))
+    job = run_job(
+        engine,
+        endpoints,
+        [p[3] for p in plans],
+        kind="judge-rubric",
+        dry_run=dry_run,
+        client_factory=client_factory,
+        on_progress=on_progress,
+    )
+    result = RubricJudgeResult(judge, [], [], job.summary)
+    if dry_run:
+        return result
+    scores: dict[ResponseId, dict[str, float]] = {}
+    prompts: dict[str, Prompt] = {}
+    responses: dict[ResponseId, Response] = {}
+    unparseable: list[str] = []
+    for prompt, response, aspect, req in plans:
+        prompts[prompt.prompt_id] = prompt
+        responses[response.response_id] = response
+        text = job.reply_text(req)
+        ids = (response.response_id,)
+        if text is None:
+            why = job.failures.get(req.key) or "no reply"
+            result.failures.append(JudgeFailure(prompt.prompt_id, ids, f"{aspect}: {why}"))
+            continue
+        value = parse_rating(text, config.scale_min, config.scale_max)
+        if value is None:
+            unparseable.append(req.key)
+            result.failures.append(
+                JudgeFailure(prompt.prompt_id, ids, f"{aspect}: unparseable rating", text)
+            )
+            continue
+        scores.setdefault(response.response_id, {})[aspect] = value
+    now = utcnow()
+    for rid, by_aspect in scores.items():
+        r = responses[rid]
+        jid = judgment_id_of(judge.judge_id, r.prompt_id, rid)
+        result.judgments.append(
+            Judgment(
+                judgment_id=jid,
+                prompt_id=r.prompt_id,
+                response_ids=(rid,),
+                kind=JudgmentKind.RATING,
+                judge_id=judge.judge_id,
+                rating=RatingValue(
+                    scores={rid: by_aspect}, scale_min=config.scale_min, scale_max=config.scale_max
+                ),
+                project_id=project_id,
+                submitted_at=now,
+                idempotency_key=jid,
+                source="ai-judge",
+            )
+        )
+    with write_scope(engine) as conn:
+        for key in unparseable:
+            annotate_error(conn, key, "unparseable rating")
+        save_prompts(conn, prompts.values())
+        save_responses(conn, responses.values())
+        save_judges(conn, [judge])
+        save_judgments(conn, result.judgments)
+    return result

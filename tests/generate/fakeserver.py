@@ -1,0 +1,319 @@
+"""A real OpenAI-compatible HTTP server for tests and benchmarks: ``/v1/chat/completions``.
+
+Replies are scripted and deterministic. Faults are asked for inside the last user message
+with ``[[fault:KIND:N]]`` (the first N calls of that request get the fault; N defaults to
+always): ``429`` (with Retry-After), ``500``, ``400``, ``slow`` (sleeps past any sane
+timeout), ``malformed`` (invalid JSON body), ``truncated`` (stream cut mid-way, connection
+dropped), ``truncated_clean`` (stream ends without finish_reason).
+
+Control routes: ``GET /_calls`` (calls per request, keyed ``model|seed|last user message``),
+``POST /_reset``, ``POST /_script`` with ``{"rules": [{"pattern": regex, "reply": text}]}``
+(first rule whose regex matches the last user message gives the reply; ``{model}`` and
+``{seed}`` are filled in).
+
+Run: ``python tests/generate/fakeserver.py --port 8123 --delay 0.05``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+_FAULT = re.compile(r"\[\[fault:([a-z0-9_]+)(?::(\d+))?\]\]")
+
+
+class FakeOpenAI:
+    """The ASGI app (raw ASGI: keeps server overhead small for the benchmark)."""
+
+    def __init__(self, delay: float = 0.0, slow_seconds: float = 5.0) -> None:
+        self.delay = delay
+        self.slow_seconds = slow_seconds
+        self.calls: Counter[str] = Counter()
+        self.rules: list[tuple[re.Pattern[str], str]] = []
+        self.inflight = 0
+        self.max_inflight = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        path, method = scope["path"], scope["method"]
+        if path == "/_calls":
+            await _json(
+                send,
+                200,
+                {
+                    "total": sum(self.calls.values()),
+                    "by_key": dict(self.calls),
+                    "max_inflight": self.max_inflight,
+                },
+            )
+        elif path == "/_reset" and method == "POST":
+            self.calls.clear()
+            self.rules = []
+            self.max_inflight = 0
+            await _json(send, 200, {"ok": True})
+        elif path == "/_script" and method == "POST":
+            data = json.loads(body)
+            self.rules = [(re.compile(r["pattern"], re.DOTALL), r["reply"]) for r in data["rules"]]
+            await _json(send, 200, {"ok": True, "rules": len(self.rules)})
+        elif path.endswith("/chat/completions") and method == "POST":
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+            try:
+                await self.chat(json.loads(body), send)
+            finally:
+                self.inflight -= 1
+        else:
+            await _json(send, 404, {"error": {"message": f"no route {path}"}})
+
+    def reply_for(self, model: str, seed: Any, last: str) -> str:
+        for pattern, reply in self.rules:
+            if pattern.search(last):
+                return reply.replace("{model}", model).replace("{seed}", str(seed))
+        return f"echo[{model}|seed={seed}]: {last}"
+
+    async def chat(self, req: dict[str, Any], send: Any) -> None:
+        messages = req.get("messages") or []
+        last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        model, seed = req.get("model", ""), req.get("seed")
+        key = f"{model}|{seed}|{last}"
+        self.calls[key] += 1
+        n = self.calls[key]
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        fault = _FAULT.search(last)
+        if fault and (fault.group(2) is None or n <= int(fault.group(2))):
+            kind = fault.group(1)
+            if kind == "429":
+                await _json(
+                    send, 429, {"error": {"message": "slow down"}}, [(b"retry-after", b"0.2")]
+                )
+                return
+            if kind in ("500", "400"):
+                await _json(send, int(kind), {"error": {"message": f"injected {kind}"}})
+                return
+            if kind == "slow":
+                await asyncio.sleep(self.slow_seconds)
+            elif kind == "malformed":
+                await _raw(send, 200, b'{"id": "x", "choices": [ {"mess', b"application/json")
+                return
+            elif kind in ("truncated", "truncated_clean"):
+                await self.stream_cut(send, model, kind == "truncated_clean")
+                return
+        text = self.reply_for(model, seed, last)
+        usage = {
+            "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
+            "completion_tokens": len(text.split()),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if req.get("stream"):
+            await self.stream(send, model, text, usage)
+            return
+        await _json(
+            send,
+            200,
+            {
+                "id": f"chatcmpl-{n}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            },
+        )
+
+    async def stream(self, send: Any, model: str, text: str, usage: dict[str, int]) -> None:
+        await _start_sse(send)
+        words = text.split(" ")
+        for i, w in enumerate(words):
+            piece = w if i == 0 else " " + w
+            await _sse(send, _chunk(model, {"content": piece}, None))
+        await _sse(send, _chunk(model, {}, "stop"))
+        await _sse(send, {**_chunk(model, {}, None), "choices": [], "usage": usage})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+    async def stream_cut(self, send: Any, model: str, clean: bool) -> None:
+        await _start_sse(send)
+        await _sse(send, _chunk(model, {"role": "assistant", "content": "partial"}, None))
+        if clean:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        raise ConnectionAbortedError("injected truncated stream")  # uvicorn drops the connection
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-s",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+async def _start_sse(send: Any) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
+
+
+async def _sse(send: Any, obj: dict[str, Any]) -> None:
+    data = b"data: " + json.dumps(obj).encode() + b"\n\n"
+    await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def _raw(
+    send: Any,
+    status: int,
+    body: bytes,
+    ctype: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", ctype),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(
+    send: Any, status: int, obj: Any, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await _raw(send, status, json.dumps(obj).encode(), b"application/json", extra)
+
+
+def find_free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FakeServer:
+    """Handle on a running fake server: its URL, call counts and scripted replies."""
+
+    def __init__(self, port: int, proc: subprocess.Popen[bytes]) -> None:
+        self.port = port
+        self.proc = proc
+        self.url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.url}/v1"
+
+    def calls(self) -> dict[str, int]:
+        return dict(httpx.get(f"{self.url}/_calls").json()["by_key"])
+
+    def max_inflight(self) -> int:
+        """Return the most chat requests the server has held at once since the last reset."""
+        return int(httpx.get(f"{self.url}/_calls").json()["max_inflight"])
+
+    def total_calls(self) -> int:
+        return int(httpx.get(f"{self.url}/_calls").json()["total"])
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_reset").raise_for_status()
+
+    def script(self, rules: list[dict[str, str]]) -> None:
+        httpx.post(f"{self.url}/_script", json={"rules": rules}).raise_for_status()
+
+    def endpoint(self, name: str = "fake", model: str = "fake-model", **kw: Any) -> Any:
+        """Return an EndpointConfig for this server (short timeouts and backoff for tests)."""
+        from preflab.generate.endpoints import EndpointConfig
+
+        base = {"timeout": 2.0, "max_attempts": 3, "backoff_base": 0.01, "backoff_max": 0.5}
+        return EndpointConfig(name=name, base_url=self.base_url, model=model, **{**base, **kw})
+
+
+def start_fake_server(delay: float = 0.0, slow_seconds: float = 5.0) -> FakeServer:
+    port = find_free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__)),
+            "--port",
+            str(port),
+            "--delay",
+            str(delay),
+            "--slow-seconds",
+            str(slow_seconds),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = FakeServer(port, proc)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"fake server died: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
+        try:
+            httpx.get(f"{server.url}/_calls", timeout=0.5)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("fake server did not start")
+
+
+def stop_fake_server(server: FakeServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+    for pipe in (server.proc.stdout, server.proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def main() -> None:
+    """Serve the fake API with uvicorn (one worker)."""
+    import uvicorn
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--slow-seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    app = FakeOpenAI(delay=args.delay, slow_seconds=args.slow_seconds)
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="critical", access_log=False, backlog=2048
+    )
+
+
+if __name__ == "__main__":
+    main()

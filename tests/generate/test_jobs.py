@@ -1,0 +1,244 @@
+"""Jobs: the request cache, failures recorded with reasons, dry runs, and resume after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from preflab.generate.cache import open_engine
+from preflab.generate.jobs import make_request, run_job
+from preflab.store.tables import GenerationRequest, JobRow, ResponseRow
+
+
+def _requests(ep, texts, seed=1):
+    return [make_request(ep, [{"role": "user", "content": t}], seed=seed) for t in texts]
+
+
+def test_rerun_of_a_finished_job_makes_no_call(fake, db_url) -> None:
+    ep = fake.endpoint()
+    engine = open_engine(db_url)
+    reqs = _requests(ep, [f"question {i}" for i in range(12)])
+    first = run_job(engine, {"fake": ep}, reqs)
+    calls = fake.total_calls()
+    second = run_job(engine, {"fake": ep}, reqs)
+    assert (first.summary.done, first.summary.cached) == (12, 0)
+    assert (second.summary.done, second.summary.cached, second.summary.calls) == (0, 12, 0)
+    assert fake.total_calls() == calls == 12
+    assert second.replies == first.replies
+    engine.dispose()
+
+
+def test_failed_request_is_stored_with_its_reason_and_retried_on_rerun(fake, db_url) -> None:
+    ep = fake.endpoint(max_attempts=2)
+    engine = open_engine(db_url)
+    reqs = _requests(ep, ["fine", "broken [[fault:500:2]]"])
+    first = run_job(engine, {"fake": ep}, reqs)
+    assert (first.summary.done, first.summary.failed) == (1, 1)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(GenerationRequest).where(GenerationRequest.request_key == reqs[1].key)
+        ).one()
+    assert row.status == "failed"
+    assert "HTTP 500" in row.error and row.attempts == 2
+    # the fault clears after two calls: the re-run calls only the failed request
+    second = run_job(engine, {"fake": ep}, reqs)
+    assert (second.summary.done, second.summary.cached, second.summary.failed) == (1, 1, 0)
+    assert fake.calls() == {"fake-model|1|fine": 1, "fake-model|1|broken [[fault:500:2]]": 3}
+    engine.dispose()
+
+
+def test_failed_requests_are_kept_when_retry_failed_is_off(fake, sqlite_url) -> None:
+    ep = fake.endpoint(max_attempts=1)
+    engine = open_engine(sqlite_url)
+    reqs = _requests(ep, ["broken [[fault:500:1]]"])
+    run_job(engine, {"fake": ep}, reqs)
+    again = run_job(engine, {"fake": ep}, reqs, retry_failed=False)
+    assert again.summary.failed == 1 and again.summary.calls == 0
+    assert "HTTP 500" in again.failures[reqs[0].key]
+
+
+def test_dry_run_calls_nothing_and_writes_nothing(fake, sqlite_url) -> None:
+    ep = fake.endpoint()
+    engine = open_engine(sqlite_url)
+    reqs = _requests(ep, ["a", "b", "c"])
+    run_job(engine, {"fake": ep}, reqs[:1])
+    result = run_job(engine, {"fake": ep}, reqs, dry_run=True)
+    assert result.summary.planned == {"fake": 2}
+    assert result.summary.cached == 1
+    assert fake.total_calls() == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(GenerationRequest)).scalar() == 1
+
+
+def test_same_request_twice_in_a_job_is_called_once(fake, sqlite_url) -> None:
+    ep = fake.endpoint()
+    engine = open_engine(sqlite_url)
+    reqs = _requests(ep, ["same", "same", "other"])
+    result = run_job(engine, {"fake": ep}, reqs)
+    assert result.summary.total == 2
+    assert fake.calls() == {"fake-model|1|same": 1, "fake-model|1|other": 1}
+
+
+def test_tokens_are_counted_per_job(fake, sqlite_url) -> None:
+    ep = fake.endpoint()
+    engine = open_engine(sqlite_url)
+    result = run_job(engine, {"fake": ep}, _requests(ep, ["one two", "three"]))
+    # prompt tokens = words of the prompt; completion = words of "echo[...]: <prompt>"
+    assert (result.summary.prompt_tokens, result.summary.completion_tokens) == (3, 5)
+    with engine.connect() as conn:
+        job = conn.execute(select(JobRow)).one()
+    assert job.status == "done" and job.job_id == result.summary.job_id
+
+
+def test_seed_and_params_are_part_of_the_key(fake, sqlite_url) -> None:
+    ep = fake.endpoint()
+    a = make_request(ep, [{"role": "user", "content": "x"}], seed=1)
+    b = make_request(ep, [{"role": "user", "content": "x"}], seed=2)
+    c = make_request(ep, [{"role": "user", "content": "x"}], {"temperature": 0.3}, seed=1)
+    assert len({a.key, b.key, c.key}) == 3
+
+
+def test_concurrency_limit_is_respected(start_server, sqlite_url) -> None:
+    server = start_server(delay=0.05)
+    ep = server.endpoint(concurrency=3)
+    result = run_job(
+        open_engine(sqlite_url), {"fake": ep}, _requests(ep, [f"q{i}" for i in range(24)])
+    )
+    assert result.summary.done == 24
+    assert server.max_inflight() == 3
+
+
+def test_replicas_share_the_load_and_the_cache_key(start_server, sqlite_url) -> None:
+    one, two = start_server(delay=0.05), start_server(delay=0.05)
+    single = one.endpoint(concurrency=2)
+    ep = one.endpoint(concurrency=2, replicas=[two.base_url])
+    reqs = _requests(ep, [f"q{i}" for i in range(30)])
+    assert [r.key for r in reqs] == [r.key for r in _requests(single, [f"q{i}" for i in range(30)])]
+    result = run_job(open_engine(sqlite_url), {"fake": ep}, reqs)
+    assert result.summary.done == 30
+    assert one.total_calls() > 0 and two.total_calls() > 0
+    assert one.total_calls() + two.total_calls() == 30
+    assert max(one.max_inflight(), two.max_inflight()) == 2
+
+
+def test_rate_limiter_spaces_requests() -> None:
+    import asyncio
+
+    from preflab.generate.endpoints import RateLimiter
+
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+
+    limiter = RateLimiter(10, clock=lambda: now[0], sleep=sleep)
+
+    async def go() -> None:
+        for _ in range(5):
+            await limiter.wait()
+        now[0] += 2.0  # idle long enough: the next call goes at once
+        await limiter.wait()
+
+    asyncio.run(go())
+    assert slept == [0.1, 0.2, 0.3, 0.4]
+
+
+def _done_rows(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(GenerationRequest.request_key, GenerationRequest.request).where(
+                GenerationRequest.status == "done"
+            )
+        ).all()
+    return {r.request_key: r.request for r in rows}
+
+
+def _server_key(request: dict) -> str:
+    return f"killtest-model|{request['seed']}|{request['messages'][-1]['content']}"
+
+
+@pytest.mark.slow
+def test_job_killed_mid_run_resumes_without_repeating_done_calls(
+    tmp_path: Path, db_url: str, start_server
+) -> None:
+    server = start_server(delay=0.15)
+    eps = tmp_path / "endpoints.json"
+    eps.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "ckpt",
+                    "base_url": server.base_url,
+                    "model": "killtest-model",
+                    "revision": "step-1",
+                    "concurrency": 3,
+                    "timeout": 5,
+                }
+            ]
+        )
+    )
+    prompts = tmp_path / "prompts.jsonl"
+    n_items = 30
+    prompts.write_text("".join(json.dumps({"prompt": f"item {i}"}) + "\n" for i in range(n_items)))
+    cmd = [
+        sys.executable,
+        "-m",
+        "preflab.cli.main",
+        "generate",
+        "candidates",
+        "--endpoints",
+        str(eps),
+        "--prompts",
+        str(prompts),
+        "--database-url",
+        db_url,
+        "--json",
+    ]
+    engine = open_engine(db_url)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(_done_rows(engine)) < 8:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "job made no progress"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    done_at_kill = _done_rows(engine)
+    calls_at_kill = server.calls()
+    assert 8 <= len(done_at_kill) < n_items, "kill landed after the job finished"
+    for request in done_at_kill.values():
+        assert calls_at_kill[_server_key(request)] == 1
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)["jobs"][0]
+    calls_after = server.calls()
+
+    # no call repeated for an item whose result was committed before the kill
+    for request in done_at_kill.values():
+        assert calls_after[_server_key(request)] == 1
+    # the re-run called exactly the items without a committed result, once each
+    rerun_calls = {k: calls_after[k] - calls_at_kill.get(k, 0) for k in calls_after}
+    called = {k for k, v in rerun_calls.items() if v}
+    assert all(v <= 1 for v in rerun_calls.values())
+    assert len(called) == n_items - len(done_at_kill) == summary["done"]
+    assert summary["cached"] == len(done_at_kill) and summary["failed"] == 0
+    # exactly one result per item, in the cache and in the responses table
+    with engine.connect() as conn:
+        statuses = conn.execute(select(GenerationRequest.status)).scalars().all()
+        prompts_with_response = conn.execute(select(ResponseRow.prompt_id)).scalars().all()
+    assert statuses == ["done"] * n_items
+    assert len(prompts_with_response) == len(set(prompts_with_response)) == n_items
+    engine.dispose()
