@@ -91,8 +91,11 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _digest(payload: Any) -> str:
-    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    raw = _ENCODER.encode(payload)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
 
@@ -110,9 +113,18 @@ def make_prompt_id(messages: list[dict[str, str]] | list[Message]) -> PromptId:
     return PromptId("p_" + _digest(turns))
 
 
-def make_response_id(prompt_id: str, content: str, model: str | None = None) -> ResponseId:
-    """Return the stable id of a response: a hash of its prompt, normalized text and model."""
-    return ResponseId("r_" + _digest([prompt_id, normalize_text(content), model or ""]))
+def make_response_id(
+    prompt_id: str, content: str, model: str | None = None, model_revision: str | None = None
+) -> ResponseId:
+    """Return the stable id of a response: a hash of its prompt, normalized text and model.
+
+    The checkpoint (``model_revision``) is part of the id when given, so identical text from
+    two checkpoints stays two responses (on-policy tracking needs to know which one wrote it).
+    """
+    payload = [prompt_id, normalize_text(content), model or ""]
+    if model_revision:
+        payload.append(model_revision)
+    return ResponseId("r_" + _digest(payload))
 
 
 class Message(BaseModel):
@@ -176,7 +188,9 @@ class Response(BaseModel):
     def _fill_id(self) -> Response:
         if not self.response_id:
             object.__setattr__(
-                self, "response_id", make_response_id(self.prompt_id, self.content, self.model)
+                self,
+                "response_id",
+                make_response_id(self.prompt_id, self.content, self.model, self.model_revision),
             )
         return self
 
