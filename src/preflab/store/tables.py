@@ -139,12 +139,18 @@ class Item(Base):
     # judgments still wanted (overlap target) and how many are done / reserved
     target: Mapped[int] = mapped_column(Integer, default=1)
     done: Mapped[int] = mapped_column(Integer, default=0)
+    # live reservations; the queue serves an item only while done + reserved < target
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    # done + reserved < target, kept by the queue's conditional updates so that "next task"
+    # walks an index instead of scanning every item (issue 4)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
     batch_id: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
     __table_args__ = (
         UniqueConstraint("project_id", "prompt_id", "response_ids_key"),
         Index("ix_items_queue", "project_id", "is_gold", "priority", "done"),
+        Index("ix_items_open", "project_id", "is_gold", "is_open", "priority", "item_id"),
     )
     response_ids_key: Mapped[str] = mapped_column(String(200), default="")
 
@@ -212,7 +218,12 @@ class Assignment(Base):
     shown_order: Mapped[list[Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
     judgment_id: Mapped[str | None] = mapped_column(String(64))
-    __table_args__ = (UniqueConstraint("item_id", "user_id"),)
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (
+        UniqueConstraint("item_id", "user_id"),
+        Index("ix_assignments_live", "status", "expires_at"),
+        Index("ix_assignments_user", "project_id", "user_id", "status"),
+    )
 
 
 class ImportRow(Base):

@@ -1,0 +1,1 @@
+"""Alembic migrations of the preflab store (run through :mod:`preflab.store.migrate`)."""

@@ -1,0 +1,171 @@
+"""``preflab import`` end to end: a real process on the real HH-RLHF sample."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from preflab.store.engine import make_engine
+from preflab.store.queries import count_rows, read_judgments
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFLAB_")}
+    full_env.update(env or {})
+    full_env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "preflab.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+        check=False,
+    )
+
+
+def _counts(workspace: Path) -> dict[str, int]:
+    engine = make_engine(f"sqlite:///{workspace / 'preflab.sqlite'}")
+    try:
+        return count_rows(engine)
+    finally:
+        engine.dispose()
+
+
+def test_help_shows_an_example() -> None:
+    proc = run_cli("import", "--help")
+    assert 0 == proc.returncode, proc.stderr
+    assert "preflab import hh-rlhf" in proc.stdout
+    assert "--skip-invalid" in proc.stdout
+
+
+def test_import_hh_sample_then_again_is_already_imported(hh_sample: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    first = run_cli("import", "hh-rlhf", str(hh_sample), "--workspace", str(ws), "--json")
+    assert 0 == first.returncode, first.stderr
+    (summary,) = json.loads(first.stdout)["imports"]
+    assert (400, 399, 1) == (
+        summary["counts"]["rows"],
+        summary["counts"]["judgments"],
+        summary["counts"]["dropped_empty_response"],
+    )
+    assert not summary["already_imported"]
+    second = run_cli("import", "hh-rlhf", str(hh_sample), "--workspace", str(ws), "--json")
+    assert 0 == second.returncode, second.stderr
+    assert json.loads(second.stdout)["imports"][0]["already_imported"]
+    assert 399 == _counts(ws)["judgments"]
+    assert 1 == _counts(ws)["imports"]
+
+
+def test_summary_table_names_counts_and_rules(hh_sample: Path, tmp_path: Path) -> None:
+    proc = run_cli(
+        "import",
+        "hh-rlhf",
+        str(hh_sample),
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--project",
+        "harmless",
+    )
+    assert 0 == proc.returncode, proc.stderr
+    assert "judgments added" in proc.stdout
+    assert "dropped by rule: empty response 1" in proc.stdout
+    assert "created project harmless-" in proc.stdout
+
+
+def test_bad_row_exits_1_naming_file_line_field_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    good = {
+        "chosen": "\n\nHuman: hi\n\nAssistant: hello",
+        "rejected": "\n\nHuman: hi\n\nAssistant: go away",
+    }
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({"chosen": None, "rejected": "x"}) + "\n")
+    ws = tmp_path / "ws"
+    proc = run_cli("import", "hh-rlhf", str(bad), "--workspace", str(ws))
+    assert 1 == proc.returncode
+    message = " ".join(proc.stderr.split())
+    assert 'bad.jsonl, line 2, field "chosen"' in message
+    assert "Traceback" not in proc.stderr
+    assert 0 == _counts(ws)["judgments"]
+    assert 0 == _counts(ws)["imports"]
+
+
+def test_skip_invalid_imports_the_rest_and_lists_skipped_rows(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl.gz"
+    good = {
+        "chosen": "\n\nHuman: hi\n\nAssistant: hello",
+        "rejected": "\n\nHuman: hi\n\nAssistant: go away",
+    }
+    with gzip.open(path, "wt") as f:
+        f.write(json.dumps(good) + "\n{not json\n")
+    ws = tmp_path / "ws"
+    proc = run_cli(
+        "import", "hh-rlhf", str(path), "--workspace", str(ws), "--skip-invalid", "--json"
+    )
+    assert 0 == proc.returncode, proc.stderr
+    (summary,) = json.loads(proc.stdout)["imports"]
+    assert (1, 1) == (summary["counts"]["judgments"], summary["counts"]["skipped"])
+    assert ["line 2" in p for p in summary["problems"]] == [True]
+    assert 1 == _counts(ws)["judgments"]
+
+
+def test_generic_jsonl_with_column_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "votes.jsonl"
+    path.write_text(json.dumps({"question": "2+2?", "good": "4", "bad": "5"}) + "\n")
+    ws = tmp_path / "ws"
+    proc = run_cli(
+        "import",
+        "jsonl",
+        str(path),
+        "--workspace",
+        str(ws),
+        "--map",
+        "question=prompt",
+        "--map",
+        "good=chosen",
+        "--map",
+        "bad=rejected",
+        "--json",
+    )
+    assert 0 == proc.returncode, proc.stderr
+    assert 1 == json.loads(proc.stdout)["imports"][0]["counts"]["judgments"]
+
+
+def test_malformed_map_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "votes.jsonl"
+    path.write_text("{}\n")
+    proc = run_cli(
+        "import", "jsonl", str(path), "--workspace", str(tmp_path / "ws"), "--map", "nonsense"
+    )
+    assert 2 == proc.returncode
+    assert "COLUMN=FIELD" in proc.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_import_into_postgresql_by_db_flag_and_env(hh_sample: Path, db_url: str) -> None:
+    assert db_url.startswith("postgresql+psycopg://")
+    proc = run_cli("import", "hh-rlhf", str(hh_sample), "--db", db_url, "--project", "pg")
+    assert 0 == proc.returncode, proc.stderr
+    again = run_cli(
+        "import",
+        "hh-rlhf",
+        str(hh_sample),
+        "--project",
+        "pg",
+        "--json",
+        env={"PREFLAB_DATABASE_URL": db_url},
+    )
+    assert 0 == again.returncode, again.stderr
+    assert json.loads(again.stdout)["imports"][0]["already_imported"]
+    engine = make_engine(db_url)
+    try:
+        assert 399 == read_judgments(engine).num_rows
+        assert 399 == count_rows(engine)["items"]
+    finally:
+        engine.dispose()

@@ -1,0 +1,37 @@
+"""SQLite: a second writer waits for the first (busy timeout) instead of failing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from preflab.records import Project
+from preflab.store.engine import open_workspace
+from preflab.store.queries import create_project, list_projects
+from preflab.store.unit_of_work import write_scope
+
+
+def test_concurrent_sqlite_writers_queue_on_the_lock(tmp_path: Path) -> None:
+    engine = open_workspace(tmp_path / "ws")
+    holding = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with write_scope(engine) as conn:
+                create_project(conn, Project(project_id="a", name="a"))
+                holding.set()
+                time.sleep(0.5)  # keep the write lock while the other writer starts
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert holding.wait(10)
+    with write_scope(engine) as conn:
+        create_project(conn, Project(project_id="b", name="b"))
+    thread.join()
+    assert [] == errors
+    assert ["a", "b"] == sorted(p.name for p in list_projects(engine))
+    engine.dispose()
