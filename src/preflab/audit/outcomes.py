@@ -1,0 +1,87 @@
+"""One row per pairwise judgment with what the people checks need.
+
+Columns: the judgment's ``judgment_id``, ``judge_id``, ``batch_id``, times, ``seconds`` spent,
+``choice`` (``first``/``second`` shown, ``tie``, ``both_bad``), ``agrees`` (with the majority
+of the *other* judges on the item; null when there is none) and ``gold_correct`` (null when
+the item has no gold label).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from preflab.audit.agreement import _consensus, pairwise_label_matrix
+
+__all__ = ["gold_from_judgments", "judgment_outcomes"]
+
+
+def gold_from_judgments(gold: pa.Table | pl.DataFrame) -> dict[str, float]:
+    """Return item key → gold direction code from a table of reference (gold) judgments.
+
+    Gold answers are ordinary pairwise judgments (an expert's or an adjudicator's); when an
+    item has several, their majority counts.
+    """
+    m = pairwise_label_matrix(gold)
+    _, overall = _consensus(m.direction)
+    return {item: float(v) for item, v in zip(m.items, overall, strict=True) if not np.isnan(v)}
+
+
+def judgment_outcomes(
+    judgments: pa.Table | pl.DataFrame, gold: dict[str, float] | None = None
+) -> pl.DataFrame:
+    """Return the per-judgment outcome frame of the pairwise judgments (see module doc)."""
+    df = judgments if isinstance(judgments, pl.DataFrame) else pl.from_arrow(judgments)
+    assert isinstance(df, pl.DataFrame)
+    types: dict[str, pl.DataType | type[pl.DataType]] = {"batch_id": pl.String, "started_at": pl.Datetime("us", "UTC"),
+             "submitted_at": pl.Datetime("us", "UTC")}
+    for col, dtype in types.items():
+        if col not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    m = pairwise_label_matrix(df)
+    loo, _ = _consensus(m.direction)
+    has = m.judgment_index >= 0
+    rows = m.judgment_index[has]
+    own = m.direction[has]
+    ref = loo[has]
+    agrees = np.where(np.isnan(ref), np.nan, (own == ref).astype(np.float64))
+    gold_correct = np.full(len(rows), np.nan)
+    if gold:
+        gold_vec = np.array([gold.get(i, np.nan) for i in m.items])
+        g = np.broadcast_to(gold_vec, m.direction.shape)[has]
+        gold_correct = np.where(np.isnan(g), np.nan, (own == g).astype(np.float64))
+    lab = pl.DataFrame(
+        {
+            "_row": rows.astype(np.int64),
+            "agrees": pl.Series(agrees).fill_nan(None).cast(pl.Boolean),
+            "gold_correct": pl.Series(gold_correct).fill_nan(None).cast(pl.Boolean),
+            "item": np.array(m.items, dtype=object)[np.nonzero(has)[1]].astype(str)
+            if len(rows)
+            else np.zeros(0, dtype=str),
+        }
+    )
+    pw = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64)).filter(
+        pl.col("kind") == "pairwise"
+    )
+    pref = pl.col("pairwise").struct.field("preferred")
+    out = pw.select(
+        "_row",
+        "judgment_id",
+        "judge_id",
+        "batch_id",
+        "started_at",
+        "submitted_at",
+        pl.when(pl.col("pairwise").struct.field("both_bad").fill_null(False) & pref.is_null())
+        .then(pl.lit("both_bad"))
+        .when(pref.is_null())
+        .then(pl.lit("tie"))
+        .when(pref == pl.col("response_ids").list.get(0))
+        .then(pl.lit("first"))
+        .otherwise(pl.lit("second"))
+        .alias("choice"),
+        ((pl.col("submitted_at") - pl.col("started_at")).dt.total_milliseconds() / 1000.0)
+        .cast(pl.Float64)
+        .alias("seconds"),
+    ).join(lab, on="_row", how="left")
+    return out.sort(["judge_id", "started_at", "submitted_at", "_row"], nulls_last=True)

@@ -1,0 +1,324 @@
+"""Run every check on a dataset and collect the figures and findings in one report dict.
+
+The report is plain data (JSON-ready apart from numpy arrays under ``values`` keys, which
+the HTML report plots and the JSON writer drops). ``findings`` lists what a person should
+look at, each in words, with a severity and the example rows it links to.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from preflab.audit.agreement import agreement_summary
+from preflab.audit.bias import (
+    ORDER_UNKNOWN_FLAG,
+    format_bias,
+    identity_mentions,
+    length_bias,
+    position_bias,
+    prefix_bias,
+    shown_order_known,
+)
+from preflab.audit.contamination import contamination
+from preflab.audit.duplicates import (
+    near_duplicate_pairs,
+    near_duplicate_texts,
+    prompt_text,
+    split_leaks,
+)
+from preflab.audit.fatigue import fatigue, gold_over_time, streaks, too_fast
+from preflab.audit.outcomes import judgment_outcomes
+from preflab.audit.scorecards import batch_scorecards, batch_trend, judge_scorecards
+from preflab.errors import UsageError
+
+__all__ = ["audit_dataset"]
+
+
+def _frame(t: pa.Table | pl.DataFrame | None) -> pl.DataFrame | None:
+    if t is None:
+        return None
+    df = t if isinstance(t, pl.DataFrame) else pl.from_arrow(t)
+    assert isinstance(df, pl.DataFrame)
+    return df
+
+
+def audit_dataset(
+    pairs: pa.Table | pl.DataFrame | None = None,
+    judgments: pa.Table | pl.DataFrame | None = None,
+    *,
+    eval_texts: list[str] | None = None,
+    gold: dict[str, float] | None = None,
+    batches: pa.Table | pl.DataFrame | None = None,
+    prompts: pa.Table | pl.DataFrame | None = None,
+    include_agreement: bool = True,
+    n_resamples: int = 1000,
+    similarity_threshold: float = 0.9,
+    prompt_threshold: float = 0.8,
+    seed: int = 0,
+    title: str = "preflab audit",
+) -> dict[str, Any]:
+    """Return the whole audit of a dataset: figures per check and the findings in words.
+
+    Args:
+        pairs: text pairs (``PAIR_SCHEMA``-like: ``prompt``, ``chosen``, ``rejected``,
+            optional ``prompt_id``, ``split``); see
+            :func:`preflab.audit.tables.pairs_from_judgments` to build them from judgments.
+        judgments: judgments (``JUDGMENT_SCHEMA``) for agreement, position and people checks.
+        eval_texts: an eval set to check for contamination.
+        gold: item key → gold direction code (:func:`~preflab.audit.outcomes.gold_from_judgments`).
+        batches: ``BATCH_SCHEMA`` table to label batches with vendor and delivery date.
+        prompts: ``PROMPT_SCHEMA`` table; prompt tags cluster the disagreements.
+        include_agreement: run the agreement coefficients (with bootstrap intervals).
+        n_resamples: bootstrap resamples for agreement intervals.
+        similarity_threshold: chosen/rejected similarity that makes a near-duplicate pair.
+        prompt_threshold: estimated Jaccard that makes near-duplicate prompts.
+        seed: seed for the bootstrap and the length model's random orientation.
+        title: shown at the top of the reports.
+
+    Raises:
+        UsageError: neither pairs nor judgments given.
+    """
+    p = _frame(pairs)
+    j = _frame(judgments)
+    if p is None and j is None:
+        raise UsageError("give pairs, judgments or both to audit")
+    timings: dict[str, float] = {}
+    report: dict[str, Any] = {"title": title, "sections": {}, "findings": []}
+    sec = report["sections"]
+
+    def timed(name: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn(*args, **kw)
+        timings[name] = time.perf_counter() - t0
+        return out
+
+    if p is not None and p.height == 0:
+        report["pairs"] = 0
+        p = None
+    if p is not None:
+        report["pairs"] = p.height
+        sec["length"] = timed("length", length_bias, p, seed=seed)
+        sec["format"] = timed("format", format_bias, p)
+        sec["prefix"] = timed("prefix", prefix_bias, p)
+        sec["identity"] = timed("identity", identity_mentions, p)
+        sec["pair_similarity"] = timed(
+            "pair_similarity", near_duplicate_pairs, p, threshold=similarity_threshold
+        )
+        if "prompt" in p.columns:
+            sec["transcript_similarity"] = timed(
+                "transcript_similarity", near_duplicate_pairs, p,
+                threshold=similarity_threshold, include_prompt=True,
+            )
+            unique = p.select(
+                pl.col("prompt_id") if "prompt_id" in p.columns else prompt_text(p).alias("prompt_id")
+            ).with_row_index("row").unique("prompt_id", keep="first", maintain_order=True)
+            texts = prompt_text(p[unique["row"].to_list()]) if "prompt_id" in p.columns else prompt_text(p)
+            dup = timed("prompt_duplicates", near_duplicate_texts, texts, threshold=prompt_threshold)
+            rows = unique["row"].to_numpy() if "prompt_id" in p.columns else np.arange(p.height)
+            dup["near_examples"] = [[int(rows[i]) for i in c] for c in dup["near_examples"]]
+            dup["exact_examples"] = [[int(rows[i]) for i in c] for c in dup["exact_examples"]]
+            dup.pop("clusters")
+            dup["unit"] = "distinct prompt_id" if "prompt_id" in p.columns else "row"
+            sec["prompt_duplicates"] = dup
+        sec["splits"] = timed("splits", split_leaks, p)
+        if eval_texts is not None:
+            sec["contamination"] = timed("contamination", contamination, p, eval_texts)
+    if j is not None and j.height:
+        shown = shown_order_known(j)
+        if shown.height:
+            sec["position"] = timed("position", position_bias, shown)
+            if shown.height < j.height:
+                sec["position"]["order_unknown"] = j.height - shown.height
+        else:
+            sec["position"] = {"skipped": f"the {j.height} judgments do not record the order shown "
+                                          f"(flag {ORDER_UNKNOWN_FLAG!r}, e.g. HH-RLHF lists chosen first)"}
+        if include_agreement:
+            sec["agreement"] = timed(
+                "agreement", agreement_summary, j, gold=gold, prompts=prompts, n_resamples=n_resamples,
+                seed=seed,
+            )
+        outcomes = timed("outcomes", judgment_outcomes, j, gold)
+        if shown.height < j.height:  # the source's order is not the shown order
+            known = pl.col("judgment_id").is_in(shown["judgment_id"].implode())
+            outcomes = outcomes.with_columns(
+                pl.when(known | pl.col("choice").is_in(["tie", "both_bad"]))
+                .then(pl.col("choice")).otherwise(pl.lit("unknown")).alias("choice")
+            )
+        st = streaks(outcomes.filter(pl.col("choice") != "unknown"))
+        fast = too_fast(outcomes)
+        sec["people"] = {
+            "fatigue": timed("fatigue", fatigue, outcomes),
+            "streaks": st,
+            "too_fast": fast,
+            "gold_over_time": gold_over_time(outcomes),
+            "judges": judge_scorecards(outcomes, streaks=st, fast_limit=fast.get("limit_seconds", 5.0)),
+        }
+        cards = batch_scorecards(j, outcomes, batches=batches, fast_limit=fast.get("limit_seconds", 5.0))
+        if cards:
+            sec["batches"] = {"cards": cards, "trend": batch_trend(cards)}
+    report["timings"] = timings
+    report["findings"] = _findings(report) or [
+        {"id": "empty", "severity": "note", "example_kind": "pair", "examples": [],
+         "text": "Nothing to audit: no pairs and no pairwise, ranking or rating judgments with two judges."}
+    ]
+    return report
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Turn the figures into sentences with a severity (ok / note / warn / bad)."""
+    s = report["sections"]
+    out: list[dict[str, Any]] = []
+
+    def add(fid: str, severity: str, text: str, examples: list[Any] | None = None, kind: str = "pair") -> None:
+        out.append({"id": fid, "severity": severity, "text": text, "examples": examples or [], "example_kind": kind})
+
+    if "length" in s:
+        w = s["length"]["words"]
+        longer, shorter = w["chosen_longer"], w["chosen_shorter"]
+        if longer > 1.5 * shorter:
+            sev, what = "warn", "Chosen is longer much more often than shorter: a reward model may learn 'longer is better'."
+        elif shorter > 1.5 * longer:
+            sev, what = "note", "Chosen is shorter much more often than longer."
+        else:
+            sev, what = "ok", "Length is fairly balanced between chosen and rejected."
+        if shorter > longer and sev == "ok":
+            what = "Chosen is shorter more often than longer (no strong length preference)."
+        add(
+            "length", sev,
+            f"{what} Chosen longer in {_pct(w['share_chosen_longer'])}, shorter in "
+            f"{_pct(w['share_chosen_shorter'])}, equal in {_pct(w['share_equal'])} of {w['pairs']} pairs "
+            f"(words; mean {w['chosen_mean']:.1f} vs {w['rejected_mean']:.1f}, median "
+            f"{w['chosen_median']:.0f} vs {w['rejected_median']:.0f}).",
+            s["length"]["examples"]["chosen_much_longer"][:3] + s["length"]["examples"]["chosen_much_shorter"][:3],
+        )
+        lm = s["length"]["length_model"]
+        if lm.get("fitted"):
+            sig = lm["slope_p_value"] < 0.05
+            add(
+                "length_model", "warn" if sig and lm["slope"] > 0 else "ok" if not sig else "note",
+                f"Length-controlled model (AlpacaEval-style logistic on tanh(Δlength/sd)): slope "
+                f"{lm['slope']:+.2f} (95% CI {lm['slope_ci95'][0]:+.2f}…{lm['slope_ci95'][1]:+.2f}, "
+                f"p={lm['slope_p_value']:.3g}); a response 1 sd longer is chosen with probability "
+                f"{lm['p_longer_by_1sd_chosen']:.2f}.",
+            )
+    for key, label in (("pair_similarity", "responses"), ("transcript_similarity", "whole transcripts")):
+        if key in s:
+            d = s[key]
+            sev = "warn" if (d["share_high"] or 0) > 0.1 else "note" if d["high"] else "ok"
+            add(
+                key, sev,
+                f"{d['high']} of {d['pairs']} pairs ({_pct(d['share_high'])}) have chosen and rejected "
+                f"{label} more than {d['threshold']:.0%} similar (mean similarity {d['mean']:.3f}); "
+                "such pairs teach little.",
+                [e["row"] for e in d["examples"]],
+            )
+    if "prompt_duplicates" in s:
+        d = s["prompt_duplicates"]
+        sev = "warn" if d["exact_duplicates"] + d["near_duplicates"] else "ok"
+        add(
+            "prompt_duplicates", sev,
+            f"{d['exact_duplicates']} exact and {d['near_duplicates']} near-duplicate prompts "
+            f"(MinHash LSH, Jaccard ≥ {d['threshold']}) among {d['texts']} prompts.",
+            [c[0] for c in d["near_examples"][:10]] + [c[0] for c in d["exact_examples"][:10]],
+        )
+    if s.get("splits", {}).get("checked"):
+        d = s["splits"]
+        add("splits", "bad" if d["leaked_prompts"] else "ok",
+            f"{d['leaked_prompts']} prompts appear in more than one split.", [e["row"] for e in d["examples"]])
+    if "contamination" in s:
+        d = s["contamination"]
+        add("contamination", "bad" if d["contaminated_rows"] else "ok",
+            f"{d['contaminated_rows']} rows share a {d['ngram']}-gram with the eval set "
+            f"({d['eval_items_hit']} of {d['eval_items']} eval items hit).",
+            [e["row"] for e in d["examples"]])
+    if "identity" in s:
+        d = s["identity"]
+        n = d["chosen"] + d["rejected"]
+        add("identity", "note" if n else "ok",
+            f"{d['chosen']} chosen and {d['rejected']} rejected responses name themselves as a model "
+            "(\"As an AI language model…\").", d["examples"])
+    if "prefix" in s:
+        d = s["prefix"]
+        add("prefix", "note" if d["shared_prefix_pairs"] else "ok",
+            f"{d['shared_prefix_pairs']} pairs share at least {d['share_threshold']:.0%} of the shorter "
+            f"response as a common prefix (mean common prefix {d['mean_chars']:.0f} characters).",
+            d["examples"])
+    if "format" in s:
+        strong = [
+            f"{name} (chosen {_pct(v['chosen_share'])} vs rejected {_pct(v['rejected_share'])})"
+            for name, v in s["format"].items()
+            if v["when_one_has"]["p_value"] is not None and v["when_one_has"]["p_value"] < 0.05
+        ]
+        strong_rows = [
+            i for v in s["format"].values()
+            if v["when_one_has"]["p_value"] is not None and v["when_one_has"]["p_value"] < 0.05
+            for i in v["examples"]
+        ]
+        add("format", "warn" if strong else "ok",
+            "Style features that predict the choice: " + ", ".join(strong) if strong
+            else "No markdown/emoji style feature predicts the choice.", strong_rows)
+    if "position" in s and "skipped" in s["position"]:
+        add("position", "note", f"Position bias not checked: {s['position']['skipped']}.")
+    elif "position" in s:
+        o = s["position"]["overall"]
+        if o["trials"]:
+            biased = [g["judge_id"] for g in s["position"].get("by_judge", []) if g["biased"]]
+            sev = "warn" if (o["p_value"] or 1) < 0.05 or biased else "ok"
+            add("position", sev,
+                f"The first-shown response wins {_pct(o['share'])} of {o['trials']} decided judgments "
+                f"(95% CI {_pct(o['ci95'][0])}–{_pct(o['ci95'][1])}, p={o['p_value']:.3g})"
+                + (f"; judges with a position bias: {', '.join(map(str, biased))}." if biased else "."),
+                biased, kind="judge")
+    if "agreement" in s and "coefficients" in s["agreement"]:
+        a = s["agreement"]
+        for c in a["coefficients"]:
+            if c["name"].startswith("Krippendorff's alpha (nominal)"):
+                sev = {"strong": "ok", "moderate": "note", "fair": "warn"}.get(c["verdict"], "bad")
+                ci = c["ci95"]
+                add("agreement", sev,
+                    f"Agreement is {c['verdict']}: Krippendorff's alpha {c['value']:.3f}"
+                    + (f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
+                    + f" on {a['multi_judged_items']} items judged by two or more of {a['judges']} judges.",
+                    [h["item"] for h in a.get("hardest_items", [])], kind="item")
+    if "people" in s:
+        ppl = s["people"]
+        flagged = [c for c in ppl["judges"] if c["flags"]]
+        if flagged:
+            add("judges", "warn",
+                "Judges to look at: " + "; ".join(f"{c['judge_id']} ({', '.join(c['flags'])})" for c in flagged) + ".",
+                [c["judge_id"] for c in flagged], kind="judge")
+        fast = ppl["too_fast"]
+        if fast.get("timed"):
+            add("too_fast", "warn" if fast["share"] > 0.05 else "ok",
+                f"{fast['too_fast']} of {fast['timed']} timed judgments ({_pct(fast['share'])}) took less than "
+                f"{fast['limit_seconds']:.1f} s.",
+                [r["judge_id"] for r in fast["by_judge"] if r["share"] > 0.2], kind="judge")
+        fat = ppl["fatigue"]
+        pa_ = fat.get("position_vs_agreement")
+        if pa_ and pa_["p_value"] < 0.05 and pa_["spearman"] < 0:
+            add("fatigue", "warn",
+                f"Agreement falls as sessions go on (Spearman {pa_['spearman']:.2f} between position in "
+                f"session and agreement, p={pa_['p_value']:.3g}).",
+                [r["judge_id"] for r in fat["by_judge"]
+                 if r["agreement_early"] is not None and r["agreement_late"] is not None
+                 and r["agreement_early"] - r["agreement_late"] > 0.1], kind="judge")
+    if "batches" in s:
+        tr = s["batches"]["trend"]
+        worse = sorted(set(tr["consensus_agreement"]["worse"] + tr["gold_accuracy"]["worse"]))
+        slope = tr["consensus_agreement"]["slope"]
+        add("batches", "warn" if worse else "ok",
+            f"{len(s['batches']['cards'])} batches; agreement trend {slope:+.3f} per batch"
+            if slope is not None else f"{len(s['batches']['cards'])} batches",
+            worse, kind="batch")
+        if worse:
+            out[-1]["text"] += f"; batches that got worse: {', '.join(map(str, worse))}."
+    return out

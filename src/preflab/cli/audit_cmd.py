@@ -1,0 +1,121 @@
+"""``preflab audit``: can this preference data be trusted? Load, run the checks, show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import typer
+from rich.console import Console
+
+from preflab.audit import audit_dataset, gold_from_judgments, pairs_from_judgments
+from preflab.audit.contamination import read_eval_texts
+from preflab.audit.report import print_report, render_html, report_to_json
+from preflab.errors import NotFoundError, UsageError
+
+HELP = """Audit preference data: agreement, biases, duplicates, contamination, annotators, batches.
+
+Example:
+
+    preflab audit hh-rlhf harmless-base-test.jsonl.gz --html report.html
+
+    preflab audit --project harmless --json > audit.json
+
+Reads a file in any format `preflab import` reads (FORMAT PATH), or the judgments of a
+project in the workspace (--project). Prints findings in words and the main tables;
+--json prints every figure; --html writes one self-contained page with plots and links
+to example items.
+"""
+
+
+def _load_file(fmt: str, path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    from preflab.formats.registry import read
+
+    chunk = read(fmt, path)
+    return tuple(pl.from_arrow(t) for t in (chunk.prompts, chunk.responses, chunk.judgments))  # type: ignore[return-value]
+
+
+def _load_project(project: str, db: str | None, workspace: Path | None) -> tuple[pl.DataFrame, ...]:
+    from preflab.settings import Settings
+    from preflab.store.engine import open_workspace, resolve_database_url
+    from preflab.store.queries.projects import find_project
+    from preflab.store.queries.records import (
+        read_judgments,
+        read_prompts,
+        read_responses,
+    )
+
+    url = resolve_database_url(db, workspace, env_url=Settings().database_url)
+    engine = open_workspace(url)
+    try:
+        with engine.connect() as conn:
+            row = find_project(conn, project)
+            if row is None:
+                raise NotFoundError(
+                    f"no project {project!r} in {url}; `preflab projects list` shows the projects",
+                    field="project", value=project,
+                )
+            pid = row.project_id
+            tables = [read_prompts(conn, pid), read_responses(conn, pid), read_judgments(conn, pid)]
+    finally:
+        engine.dispose()
+    return tuple(pl.from_arrow(t) for t in tables)  # type: ignore[misc]
+
+
+def audit_command(
+    source: list[str] = typer.Argument(None, help="FORMAT PATH of a file to audit (omit with --project)."),
+    project: str | None = typer.Option(None, "--project", help="Audit a project of the workspace."),
+    db: str | None = typer.Option(None, "--db", help="Database URL (with --project)."),
+    workspace: Path | None = typer.Option(None, "--workspace", help="Workspace folder (with --project)."),
+    as_json: bool = typer.Option(False, "--json", help="Print every figure as JSON on stdout."),
+    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+    eval_set: Path | None = typer.Option(
+        None, "--eval-set", help="Eval set to check for contamination (.txt lines, .jsonl or .parquet)."
+    ),
+    gold_judge: str | None = typer.Option(
+        None, "--gold-judge", help="Judge id whose judgments are the gold answers (an expert's)."
+    ),
+    agreement: bool = typer.Option(True, "--agreement/--no-agreement", help="Compute agreement coefficients."),
+    resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples for 95% intervals."),
+    threshold: float = typer.Option(0.9, "--threshold", help="Similarity above which a pair is a near-duplicate."),
+) -> None:
+    if bool(source) == bool(project):
+        raise UsageError("give either FORMAT PATH or --project (not both)", field="source")
+    eval_texts = read_eval_texts(eval_set) if eval_set else None  # fail before the slow part
+    if source:
+        if len(source) != 2:
+            raise UsageError(f"expected FORMAT PATH, got {' '.join(source)!r}", field="source")
+        prompts, responses, judgments = _load_file(source[0], Path(source[1]))
+        title = f"preflab audit · {Path(source[1]).name}"
+    else:
+        assert project is not None
+        prompts, responses, judgments = _load_project(project, db, workspace)
+        title = f"preflab audit · project {project}"
+    gold = None
+    if gold_judge:
+        gold_rows = judgments.filter(pl.col("judge_id") == gold_judge)
+        if gold_rows.height == 0:
+            raise UsageError(f"--gold-judge {gold_judge!r} made no judgments here", field="gold_judge")
+        gold = gold_from_judgments(gold_rows)
+        judgments = judgments.filter(pl.col("judge_id") != gold_judge)
+    pairs = pairs_from_judgments(judgments, responses, prompts)
+    report = audit_dataset(
+        pairs, judgments, prompts=prompts, gold=gold, include_agreement=agreement, n_resamples=resamples,
+        similarity_threshold=threshold, eval_texts=eval_texts, title=title,
+    )
+    if html is not None:
+        tmp = html.with_name(html.name + ".part")
+        tmp.write_text(render_html(report, pairs), encoding="utf-8")
+        tmp.replace(html)
+    if as_json:
+        typer.echo(report_to_json(report))
+    else:
+        console = Console()
+        print_report(report, console)
+        if html is not None:
+            console.print(f"HTML report written to [bold]{html}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``preflab audit`` to ``app``."""
+    app.command("audit", help=HELP, no_args_is_help=True)(audit_command)
