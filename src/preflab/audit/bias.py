@@ -31,10 +31,7 @@ __all__ = [
     "shown_order_known",
 ]
 
-ORDER_UNKNOWN_FLAG = "order_unknown"
-"""Judgment flag set by readers whose source does not record the order shown on screen (the
-value of ``preflab.formats.ORDER_UNKNOWN``; repeated here because audit must not import
-formats)."""
+from preflab.records import ORDER_UNKNOWN_FLAG  # noqa: E402  (set by the importers)
 
 TOKEN_PATTERN = r"\w+|[^\w\s]"
 """Default token count: words and punctuation marks (a tokenizer-free proxy; pass your own

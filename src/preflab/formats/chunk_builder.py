@@ -39,7 +39,7 @@ _ROLES = frozenset({"system", "user", "assistant"})
 _PAIRWISE_SCALES = (2, 5, 7, 8)
 #: Judgment flag: the source does not record the order the responses were shown in (e.g.
 #: HH-RLHF lists chosen first), so ``response_ids`` order means nothing for position-bias checks.
-ORDER_UNKNOWN = "order_unknown"
+from preflab.records import ORDER_UNKNOWN_FLAG as ORDER_UNKNOWN  # noqa: E402
 #: Ids remembered per record type across chunks (~100 MB of ids at most).
 SEEN_LIMIT = 1_000_000
 _VALUE_KINDS = ("pairwise", "ranking", "rating", "binary", "edit")

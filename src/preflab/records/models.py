@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from preflab.errors import InputError, shorten
 
 __all__ = [
+    "ORDER_UNKNOWN_FLAG",
     "Batch",
     "BatchStatus",
     "BinaryValue",
@@ -52,6 +53,10 @@ JudgmentId = NewType("JudgmentId", str)
 
 Role = Literal["system", "user", "assistant"]
 PAIRWISE_SCALES = (2, 5, 7, 8)
+
+#: Judgment flag set by importers whose source does not record which response was shown
+#: first (HH-RLHF, SHP, TRL files…); position-bias checks leave such judgments out.
+ORDER_UNKNOWN_FLAG = "order_unknown"
 
 
 class JudgmentKind(StrEnum):
