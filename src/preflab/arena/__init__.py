@@ -11,37 +11,45 @@ A library over a battle table (``model_a``, ``model_b``, ``outcome`` in ``a``/``
 * :func:`build_leaderboard`, :func:`leaderboard_to_dict`, :func:`render_leaderboard_html`.
 
 Takes tables, never a database session.
+
+Names are imported on first use (PEP 562): SciPy and Polars load only when needed.
 """
 
-from preflab.arena.battles import (
-    ANONYMOUS_FLAG,
-    ARENA_WINNERS,
-    NON_ANONYMOUS_FLAGS,
-    battles_from_judgments,
-    normalize_battles,
-    read_battles,
-)
-from preflab.arena.bootstrap import BootstrapResult, bootstrap_ratings, rank_intervals
-from preflab.arena.bradley_terry import (
-    ELO_BASE,
-    ELO_SCALE,
-    OUTCOMES,
-    BothBadRule,
-    PairCounts,
-    RatingFit,
-    TieRule,
-    aggregate_battles,
-    fit_bradley_terry,
-)
-from preflab.arena.hygiene import FilterStep, HygieneSummary, apply_hygiene
-from preflab.arena.page import render_leaderboard_html
-from preflab.arena.report import Leaderboard, ModelRow, build_leaderboard, leaderboard_to_dict
-from preflab.arena.style_control import (
-    add_style_features,
-    bootstrap_style_controlled,
-    count_markdown,
-    fit_style_controlled,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from preflab.arena.battles import (
+        ANONYMOUS_FLAG,
+        ARENA_WINNERS,
+        NON_ANONYMOUS_FLAGS,
+        battles_from_judgments,
+        normalize_battles,
+        read_battles,
+    )
+    from preflab.arena.bootstrap import BootstrapResult, bootstrap_ratings, rank_intervals
+    from preflab.arena.bradley_terry import (
+        ELO_BASE,
+        ELO_SCALE,
+        OUTCOMES,
+        BothBadRule,
+        PairCounts,
+        RatingFit,
+        TieRule,
+        aggregate_battles,
+        fit_bradley_terry,
+    )
+    from preflab.arena.hygiene import FilterStep, HygieneSummary, apply_hygiene
+    from preflab.arena.page import render_leaderboard_html
+    from preflab.arena.report import Leaderboard, ModelRow, build_leaderboard, leaderboard_to_dict
+    from preflab.arena.style_control import (
+        add_style_features,
+        bootstrap_style_controlled,
+        count_markdown,
+        fit_style_controlled,
+    )
 
 __all__ = [
     "ANONYMOUS_FLAG",
@@ -75,3 +83,49 @@ __all__ = [
     "read_battles",
     "render_leaderboard_html",
 ]
+
+_EXPORTS = {
+    "battles": (
+        "ANONYMOUS_FLAG",
+        "ARENA_WINNERS",
+        "NON_ANONYMOUS_FLAGS",
+        "battles_from_judgments",
+        "normalize_battles",
+        "read_battles",
+    ),
+    "bootstrap": ("BootstrapResult", "bootstrap_ratings", "rank_intervals"),
+    "bradley_terry": (
+        "ELO_BASE",
+        "ELO_SCALE",
+        "OUTCOMES",
+        "BothBadRule",
+        "PairCounts",
+        "RatingFit",
+        "TieRule",
+        "aggregate_battles",
+        "fit_bradley_terry",
+    ),
+    "hygiene": ("FilterStep", "HygieneSummary", "apply_hygiene"),
+    "page": ("render_leaderboard_html",),
+    "report": ("Leaderboard", "ModelRow", "build_leaderboard", "leaderboard_to_dict"),
+    "style_control": (
+        "add_style_features",
+        "bootstrap_style_controlled",
+        "count_markdown",
+        "fit_style_controlled",
+    ),
+}
+_ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ORIGIN.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

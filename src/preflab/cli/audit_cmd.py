@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import typer
 from rich.console import Console
 
-from preflab.audit import audit_dataset, gold_from_judgments, pairs_from_judgments
-from preflab.audit.contamination import read_eval_texts
-from preflab.audit.report import print_report, render_html, report_to_json
 from preflab.errors import NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# Polars, SciPy and the audit library are imported inside the command, so that
+# `preflab --help` does not load them.
 
 HELP = """Audit preference data: agreement, biases, duplicates, contamination, annotators, batches.
 
@@ -29,6 +32,8 @@ to example items.
 
 
 def _load_file(fmt: str, path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    import polars as pl
+
     from preflab.formats.registry import read
 
     chunk = read(fmt, path)
@@ -36,6 +41,8 @@ def _load_file(fmt: str, path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
 
 
 def _load_project(project: str, db: str | None, workspace: Path | None) -> tuple[pl.DataFrame, ...]:
+    import polars as pl
+
     from preflab.settings import Settings
     from preflab.store.engine import open_workspace, resolve_database_url
     from preflab.store.queries.projects import find_project
@@ -79,6 +86,12 @@ def audit_command(
     resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples for 95% intervals."),
     threshold: float = typer.Option(0.9, "--threshold", help="Similarity above which a pair is a near-duplicate."),
 ) -> None:
+    import polars as pl
+
+    from preflab.audit import audit_dataset, gold_from_judgments, pairs_from_judgments
+    from preflab.audit.contamination import read_eval_texts
+    from preflab.audit.report import print_report, render_html, report_to_json
+
     if bool(source) == bool(project):
         raise UsageError("give either FORMAT PATH or --project (not both)", field="source")
     eval_texts = read_eval_texts(eval_set) if eval_set else None  # fail before the slow part

@@ -13,24 +13,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from preflab.derive import (
-    HELPSTEER2_WEIGHTS,
-    Derivation,
-    DeriveConfig,
-    assign_splits,
-    derive,
-    split_counts,
-)
 from preflab.errors import NotFoundError, UsageError
-from preflab.formats.card import summarize_rules
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from preflab.derive import Derivation, DeriveConfig
+
+# PyArrow and the derive, formats and store libraries are imported inside the functions, so
+# that `preflab --help` does not load them.
 
 HELP = """Turn judgments into training pairs and unpaired rows by named rules; show the counts.
 
@@ -126,6 +123,8 @@ def parse_weights(values: list[str], helpsteer2: bool) -> dict[str, float] | Non
         raise UsageError("give either --helpsteer2-weights or --attribute-weight, not both.",
                          field="attribute_weight")
     if helpsteer2:
+        from preflab.derive import HELPSTEER2_WEIGHTS
+
         return dict(HELPSTEER2_WEIGHTS)
     if not values:
         return None
@@ -167,6 +166,8 @@ class DeriveOptions:
 
 def run_derive(source: Source, options: DeriveOptions) -> Derivation:
     """Derive and assign splits to pairs, ties and unpaired rows (same prompt → same split)."""
+    from preflab.derive import Derivation, assign_splits, derive
+
     result = derive(source.prompts, source.responses, source.judgments, options.config)
     seed = options.config.seed
 
@@ -204,6 +205,8 @@ def build_options(
     split: list[str], gold_prompts: Path | None,
 ) -> DeriveOptions:
     """Return the derive options parsed from the command line."""
+    from preflab.derive import DeriveConfig
+
     config = DeriveConfig(
         tie_policy=tie_policy,  # type: ignore[arg-type]  # checked by DeriveConfig
         ranking_rule=ranking_rule,  # type: ignore[arg-type]
@@ -220,6 +223,9 @@ def build_options(
 
 def show_derivation(result: Derivation, console: Console) -> None:
     """Print counts per split and per rule."""
+    from preflab.derive import split_counts
+    from preflab.formats.card import summarize_rules
+
     table = Table(title="Derived rows", title_justify="left")
     table.add_column("table")
     table.add_column("split")
@@ -277,6 +283,11 @@ def derive_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
 ) -> None:
+    import pyarrow.parquet as pq
+
+    from preflab.derive import split_counts
+    from preflab.formats.card import summarize_rules
+
     options = build_options(tie_policy, ranking_rule, rating_rule, min_margin, attribute_weight,
                             helpsteer2_weights, aggregate, multiturn, from_pairs, seed, split, gold_prompts)
     source = load_source(from_, db, workspace, project)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -31,13 +32,12 @@ from preflab.cli.derive_cmd import (
     run_derive,
 )
 from preflab.errors import UsageError
-from preflab.formats.trl import (
-    ExportResult,
-    write_reward_tokenized,
-    write_trl_preference,
-    write_trl_unpaired,
-)
-from preflab.formats.writers import split_tables, write_export
+
+if TYPE_CHECKING:
+    from preflab.formats.trl import ExportResult
+
+# The writers (PyArrow, NumPy) are imported inside the functions, so that `preflab --help`
+# does not load them.
 
 HELP = """Export derived pairs (or unpaired rows) that TRL loads as they are, with a dataset card.
 
@@ -91,6 +91,8 @@ def export_command(
     gold_prompts: Path | None = GOLD,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
+    from preflab.formats.trl import write_reward_tokenized, write_trl_preference, write_trl_unpaired
+
     if format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}.",
                          field="format", value=format)
@@ -149,6 +151,8 @@ def _write_rows(derived, rows, out, fmt, push_to_hub, overwrite, title, counts) 
         summarize_rules,
         summarize_sources,
     )
+    from preflab.formats.trl import ExportResult
+    from preflab.formats.writers import split_tables, write_export
 
     tables = {"pairs": derived.pairs, "unpaired": derived.unpaired, "ties": derived.ties}
     if rows not in tables:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -28,34 +28,13 @@ from rich.table import Table
 from rich.text import Text
 
 from preflab.errors import UsageError
-from preflab.generate import (
-    EndpointConfig,
-    JobSummary,
-    MixRule,
-    Principle,
-    candidate_pairs,
-    critique_and_revise,
-    generate_candidates,
-    open_engine,
-    read_endpoints,
-)
-from preflab.generate.judges import (
-    PairwiseJudgeConfig,
-    RubricJudgeConfig,
-    judge_agreement,
-    judge_pairwise,
-    judge_rubric,
-)
-from preflab.generate.prompt_file import read_prompt_file
-from preflab.generate.verifiers import Constraint, generate_constraint_pairs, generate_math_pairs
-from preflab.generate.writeback import (
-    load_judge_kinds,
-    load_judgments,
-    load_prompts,
-    load_responses,
-)
-from preflab.records import Judgment, Prompt, records_to_table
-from preflab.settings import Settings
+
+if TYPE_CHECKING:
+    from preflab.generate import EndpointConfig, JobSummary
+    from preflab.records import Judgment, Prompt
+
+# Library imports sit inside the commands, so that `preflab --help` does not load the OpenAI
+# client, PyArrow or SQLAlchemy.
 
 console = Console()
 
@@ -82,6 +61,9 @@ PromptsOpt = typer.Option(
 
 
 def _engine(database_url: str | None) -> Any:
+    from preflab.generate import open_engine
+    from preflab.settings import Settings
+
     settings = Settings()
     url = database_url or settings.effective_database_url()
     if database_url is None and url.startswith("sqlite:///"):
@@ -90,6 +72,8 @@ def _engine(database_url: str | None) -> Any:
 
 
 def _endpoints(path: Path, names: Sequence[str] | None = None) -> dict[str, EndpointConfig]:
+    from preflab.generate import read_endpoints
+
     eps = read_endpoints(path)
     for name in names or ():
         if name not in eps:
@@ -100,6 +84,9 @@ def _endpoints(path: Path, names: Sequence[str] | None = None) -> dict[str, Endp
 
 
 def _prompts(engine: Any, path: Path | None) -> list[Prompt]:
+    from preflab.generate.prompt_file import read_prompt_file
+    from preflab.generate.writeback import load_prompts
+
     if path is not None:
         return read_prompt_file(path)
     with engine.connect() as conn:
@@ -212,6 +199,8 @@ def candidates_cmd(
 
     Example: `preflab generate candidates --endpoints eps.yaml --prompts p.jsonl --on-policy ckpt`
     """
+    from preflab.generate import MixRule, generate_candidates
+
     eps = _endpoints(endpoints, model)
     chosen = {k: v for k, v in eps.items() if not model or k in model or k == on_policy}
     engine = _engine(database_url)
@@ -253,6 +242,10 @@ def ifeval_cmd(
 
     Example: `preflab generate ifeval --endpoints eps.yaml --model ckpt --prompts ifeval.jsonl`
     """
+    from preflab.generate.prompt_file import read_prompt_file
+    from preflab.generate.verifiers import Constraint, generate_constraint_pairs
+    from preflab.records import Prompt
+
     eps = _endpoints(endpoints, [model])
     engine = _engine(database_url)
     items = []
@@ -290,6 +283,9 @@ def math_cmd(
 
     Example: `preflab generate math --endpoints eps.yaml --model ckpt --prompts gsm8k.jsonl -n 4`
     """
+    from preflab.generate.prompt_file import read_prompt_file
+    from preflab.generate.verifiers import generate_math_pairs
+
     eps = {k: v for k, v in _endpoints(endpoints, model).items() if k in model}
     engine = _engine(database_url)
     with _progress("math", as_json or dry_run) as hook:
@@ -321,7 +317,8 @@ def revise_cmd(
 
     Example: `preflab generate revise --endpoints eps.yaml --model ckpt --limit 100`
     """
-    from preflab.generate import HARMLESS_PRINCIPLE
+    from preflab.generate import HARMLESS_PRINCIPLE, Principle, critique_and_revise
+    from preflab.generate.writeback import load_prompts, load_responses
 
     eps = _endpoints(endpoints, [model])
     engine = _engine(database_url)
@@ -365,6 +362,10 @@ def pairwise_cmd(
 
     Example: `preflab judge pairwise --endpoints eps.yaml --judge big --on-inconsistent humans`
     """
+    from preflab.generate import candidate_pairs
+    from preflab.generate.judges import PairwiseJudgeConfig, judge_pairwise
+    from preflab.generate.writeback import load_prompts, load_responses
+
     if on_inconsistent not in ("tie", "humans"):
         raise UsageError(f"--on-inconsistent must be tie or humans, got {on_inconsistent!r}")
     eps = _endpoints(endpoints, [judge])
@@ -415,6 +416,9 @@ def rubric_cmd(
 
     Example: `preflab judge rubric --endpoints eps.yaml --judge big --aspect helpfulness="Useful?"`
     """
+    from preflab.generate.judges import RubricJudgeConfig, judge_rubric
+    from preflab.generate.writeback import load_prompts, load_responses
+
     eps = _endpoints(endpoints, [judge])
     engine = _engine(database_url)
     kw: dict[str, Any] = {"endpoint": judge}
@@ -451,6 +455,10 @@ def agreement_cmd(
 
     Example: `preflab judge agreement --json`
     """
+    from preflab.generate.judges import judge_agreement
+    from preflab.generate.writeback import load_judge_kinds, load_judgments
+    from preflab.records import Judgment, records_to_table
+
     engine = _engine(database_url)
     with engine.connect() as conn:
         kinds = load_judge_kinds(conn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,11 +19,13 @@ from rich.progress import (
 from rich.table import Table
 
 from preflab.errors import UsageError
-from preflab.formats.registry import iter_read, reader_names
-from preflab.formats.tabular import mapping_fields
-from preflab.settings import Settings
-from preflab.store.engine import open_workspace, resolve_database_url
-from preflab.store.imports import ImportResult, import_chunks
+from preflab.formats.registry import iter_read, reader_names  # the help lists the formats
+
+if TYPE_CHECKING:
+    from preflab.store.imports import ImportResult
+
+# The readers, SQLAlchemy and the store are imported inside the command, so that
+# `preflab --help` does not load them.
 
 HELP = """Import preference data files into the workspace (one transaction per file).
 
@@ -45,6 +47,8 @@ each imported pair becomes an annotation item.
 
 def _parse_map(values: list[str]) -> dict[str, str] | None:
     """Return ``{field: column}`` from ``COLUMN=FIELD`` (or unambiguous ``FIELD=COLUMN``) pairs."""
+    from preflab.formats.tabular import mapping_fields
+
     if not values:
         return None
     fields = set(mapping_fields())
@@ -181,6 +185,10 @@ def import_command(
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
 ) -> None:
+    from preflab.settings import Settings
+    from preflab.store.engine import open_workspace, resolve_database_url
+    from preflab.store.imports import import_chunks
+
     mapping = _parse_map(map_ or [])
     options = _parse_options(option or [])
     settings = Settings()

@@ -2,40 +2,48 @@
 
 Everything runs as cached jobs against OpenAI-compatible endpoints; results are ordinary
 records (Prompt, Response, Judgment) written to the workspace store.
+
+Names are imported on first use (PEP 562): the OpenAI client loads only when needed.
 """
 
-from preflab.generate.cache import open_engine, request_key
-from preflab.generate.candidates import (
-    CandidateResult,
-    DuplicateGroup,
-    MixRule,
-    candidate_pairs,
-    find_duplicate_responses,
-    generate_candidates,
-    plan_candidates,
-)
-from preflab.generate.endpoints import (
-    ChatReply,
-    EndpointConfig,
-    complete_chat,
-    make_client,
-    parse_endpoints,
-    read_endpoints,
-)
-from preflab.generate.jobs import (
-    ChatRequest,
-    JobResult,
-    JobSummary,
-    make_request,
-    run_job,
-    run_job_async,
-)
-from preflab.generate.revise import (
-    HARMLESS_PRINCIPLE,
-    Principle,
-    RevisionResult,
-    critique_and_revise,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from preflab.generate.cache import open_engine, request_key
+    from preflab.generate.candidates import (
+        CandidateResult,
+        DuplicateGroup,
+        MixRule,
+        candidate_pairs,
+        find_duplicate_responses,
+        generate_candidates,
+        plan_candidates,
+    )
+    from preflab.generate.endpoints import (
+        ChatReply,
+        EndpointConfig,
+        complete_chat,
+        make_client,
+        parse_endpoints,
+        read_endpoints,
+    )
+    from preflab.generate.jobs import (
+        ChatRequest,
+        JobResult,
+        JobSummary,
+        make_request,
+        run_job,
+        run_job_async,
+    )
+    from preflab.generate.revise import (
+        HARMLESS_PRINCIPLE,
+        Principle,
+        RevisionResult,
+        critique_and_revise,
+    )
 
 __all__ = [
     "HARMLESS_PRINCIPLE",
@@ -64,3 +72,40 @@ __all__ = [
     "run_job",
     "run_job_async",
 ]
+
+_EXPORTS = {
+    "cache": ("open_engine", "request_key"),
+    "candidates": (
+        "CandidateResult",
+        "DuplicateGroup",
+        "MixRule",
+        "candidate_pairs",
+        "find_duplicate_responses",
+        "generate_candidates",
+        "plan_candidates",
+    ),
+    "endpoints": (
+        "ChatReply",
+        "EndpointConfig",
+        "complete_chat",
+        "make_client",
+        "parse_endpoints",
+        "read_endpoints",
+    ),
+    "jobs": ("ChatRequest", "JobResult", "JobSummary", "make_request", "run_job", "run_job_async"),
+    "revise": ("HARMLESS_PRINCIPLE", "Principle", "RevisionResult", "critique_and_revise"),
+}
+_ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ORIGIN.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
