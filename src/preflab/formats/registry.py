@@ -28,12 +28,13 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from preflab.errors import UsageError
-from preflab.formats.base import ImportChunk
-from preflab.formats.driver import concat_chunks
 from preflab.formats.streams import open_text
+
+if TYPE_CHECKING:
+    from preflab.formats.base import ImportChunk
 
 __all__ = [
     "ReaderSpec",
@@ -45,7 +46,7 @@ __all__ = [
     "register_reader",
 ]
 
-Reader = Callable[..., Iterator[ImportChunk]]
+Reader = Callable[..., "Iterator[ImportChunk]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,4 +188,6 @@ def read(format: str, path: str | Path, **opts: Any) -> ImportChunk:
     Takes the same arguments as :func:`iter_read`. Convenient for small files and tests; use
     :func:`iter_read` for large ones.
     """
+    from preflab.formats.driver import concat_chunks
+
     return concat_chunks(iter_read(format, path, **opts))
