@@ -1,0 +1,153 @@
+"""``preflab projects``: create and list annotation projects, add members, set guidelines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from preflab.cli.users import open_db
+
+projects_app = typer.Typer(help="Manage annotation projects.", no_args_is_help=True)
+
+_DB = typer.Option(None, "--db", help="Database URL (default: the workspace's SQLite file).")
+_WS = typer.Option(None, "--workspace", "-w", help="Workspace folder.")
+
+
+@projects_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Project name (its id is the slug)."),
+    kind: str = typer.Option("pairwise", "--kind", help="pairwise, ranking, rating or binary."),
+    scale: int = typer.Option(5, "--scale", help="Pairwise scale: 2, 5, 7 or 8 points."),
+    no_tie: bool = typer.Option(False, "--no-tie", help="No tie button."),
+    no_both_bad: bool = typer.Option(False, "--no-both-bad", help="No both-bad button."),
+    attributes: str = typer.Option("", "--attributes",
+                                   help="Rating attributes, comma-separated (default HelpSteer2's)."),
+    overlap: int = typer.Option(1, "--overlap", help="Judges per item."),
+    overlap_share: float = typer.Option(1.0, "--overlap-share",
+                                        help="Share of items that get the overlap."),
+    gold_share: float = typer.Option(0.0, "--gold-share", help="Share of tasks that are gold."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Create a project.
+
+    Example: `preflab projects create "HH review" --scale 7 --overlap 3 --overlap-share 0.2`
+    """
+    from pydantic import ValidationError
+
+    from preflab.errors import InputError
+    from preflab.server.projects import ProjectCreate, build_project_row
+    from preflab.store.queries import collect
+
+    try:
+        spec = ProjectCreate(
+            name=name, kind=kind, scale=scale, allow_tie=not no_tie,  # type: ignore[arg-type]
+            allow_both_bad=not no_both_bad,
+            attributes=[a.strip() for a in attributes.split(",") if a.strip()],
+            overlap=overlap, overlap_share=overlap_share, gold_share=gold_share,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        raise InputError(err["msg"].removeprefix("Value error, "), field=field) from None
+    database = open_db(db, workspace)
+    try:
+        with database.write() as s:
+            row = collect.create_project(s, build_project_row(spec))
+            typer.echo(f"created project {row.project_id}")
+    finally:
+        database.dispose()
+
+
+@projects_app.command("list")
+def list_(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """List projects with their progress.
+
+    Example: `preflab projects list`
+    """
+    from preflab.store.queries import collect
+
+    database = open_db(db, workspace)
+    rows = []
+    try:
+        with database.read() as s:
+            for p in collect.list_projects(s):
+                pr = collect.project_progress(s, p.project_id)
+                rows.append({"project_id": p.project_id, "name": p.name, "kind": p.kind,
+                             "items": pr.items, "complete": pr.complete_items,
+                             "judgments": pr.judgments, "target": pr.target_judgments})
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table("id", "name", "kind", "items", "complete", "judgments / target")
+    for r in rows:
+        table.add_row(r["project_id"], r["name"], r["kind"], str(r["items"]),
+                      str(r["complete"]), f"{r['judgments']} / {r['target']}")
+    Console().print(table)
+
+
+@projects_app.command("add-member")
+def add_member(
+    project: str = typer.Argument(..., help="Project id."),
+    usernames: list[str] = typer.Argument(..., help="Users to add."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Give users access to a project.
+
+    Example: `preflab projects add-member hh-review alice bob`
+    """
+    from preflab.errors import NotFoundError
+    from preflab.store.queries import collect
+
+    database = open_db(db, workspace)
+    try:
+        with database.write() as s:
+            collect.get_project(s, project)
+            for name in usernames:
+                user = collect.get_user_by_username(s, name)
+                if user is None:
+                    raise NotFoundError(f"no user named {name!r}", field="username")
+                collect.add_member(s, project, user.user_id)
+    finally:
+        database.dispose()
+    typer.echo(f"added {', '.join(usernames)} to {project}")
+
+
+@projects_app.command("guidelines")
+def guidelines(
+    project: str = typer.Argument(..., help="Project id."),
+    file: Path = typer.Argument(..., help="Markdown file with the new guidelines.",
+                                exists=True, dir_okay=False),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Store a markdown file as the project's next guidelines version.
+
+    Example: `preflab projects guidelines hh-review guidelines.md`
+    """
+    from preflab.store.queries import collect
+
+    database = open_db(db, workspace)
+    try:
+        with database.write() as s:
+            collect.get_project(s, project)
+            row = collect.add_guideline_version(s, project, file.read_text(encoding="utf-8"),
+                                                None)
+    finally:
+        database.dispose()
+    typer.echo(f"{project}: guidelines version {row.version}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(projects_app, name="projects")

@@ -1,0 +1,99 @@
+"""The app's database handle: an engine, short read sessions and serialized write transactions.
+
+On SQLite, writes from the app's threads take one in-process lock (SQLite allows one writer;
+queuing in Python is fairer and faster than SQLite's busy-wait back-off), and each write
+transaction starts with ``BEGIN IMMEDIATE`` so another process writing the same file waits
+instead of failing on a stale snapshot. PostgreSQL needs neither.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from preflab.errors import StoreError
+from preflab.store.engine import make_engine
+from preflab.store.migrate import upgrade_to_head
+
+__all__ = ["Database", "open_database"]
+
+
+
+def _app_engine(url: str) -> Engine:
+    """The store's engine; on PostgreSQL with a pool sized for the app's request threads."""
+    engine = make_engine(url)
+    if engine.dialect.name != "postgresql":
+        return engine
+    engine.dispose()
+    # Same URL and JSON encoding as make_engine, with room for anyio's 40 worker threads.
+    return create_engine(engine.url, json_serializer=engine.dialect._json_serializer,
+                         pool_pre_ping=True, pool_size=20, max_overflow=30)
+
+
+def _prepare_schema(engine: Engine) -> None:
+    """Bring the schema to head (Alembic) and check it has the queue's columns."""
+    upgrade_to_head(engine)
+    cols = {c["name"] for c in inspect(engine).get_columns("items")}
+    missing = {"reserved", "is_open"} - cols
+    if missing:
+        raise StoreError(
+            f"the database's items table lacks columns {sorted(missing)} that the queue needs; "
+            "the migrations are older than the tables: regenerate them (store/migrations)"
+        )
+
+
+class Database:
+    """Sessions for one database URL.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///…`` or ``postgresql+psycopg://…``).
+        create: migrate the schema to head first (creates the tables of an empty database).
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = _app_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if create:
+            _prepare_schema(self.engine)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Yield a session for reading; it is closed (rolled back) afterwards."""
+        with self._factory() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Yield a session inside one write transaction: commit on success, roll back on error."""
+        lock = self._write_lock or nullcontext()
+        with lock, self._factory() as session:
+            if self.is_sqlite:
+                session.connection(execution_options={"preflab_write": True})
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (after bulk imports, so the queue's index is used)."""
+        with self.engine.begin() as conn:
+            for table in ("items", "assignments"):
+                conn.exec_driver_sql(f"ANALYZE {table}")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    """Return a :class:`Database` for ``url`` with its schema migrated to head."""
+    return Database(url)

@@ -1,0 +1,141 @@
+"""Request wiring as ``Annotated`` aliases: the database, settings, the current user.
+
+A request is authenticated by an ``Authorization: Bearer <token>`` header (scripts) or by the
+signed session cookie (pages). Unsafe requests authenticated by the cookie must carry the
+session's CSRF token: pages send it as the ``csrf_token`` form field, page scripts as the
+``X-CSRF-Token`` header. Tests swap these through ``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from preflab.errors import AuthError, NotFoundError, PermissionDeniedError
+from preflab.server.auth import check_csrf, hash_token
+from preflab.server.db import Database
+from preflab.settings import Settings
+from preflab.store.queries import collect
+from preflab.store.tables import ProjectRow, User
+
+__all__ = [
+    "AdminUser",
+    "CsrfForm",
+    "CurrentUser",
+    "DbDep",
+    "LoginCsrfForm",
+    "OptionalUser",
+    "SettingsDep",
+    "get_db",
+    "get_settings",
+    "visible_project",
+]
+
+_SAFE = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_db(request: Request) -> Database:
+    """Return the app's database handle."""
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    """Return the app's settings."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _load_user(request: Request, db: Database) -> User | None:
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("the Authorization header must be 'Bearer <token>'",
+                            field="authorization")
+        with db.read() as s:
+            user = collect.get_user_by_token_hash(s, hash_token(token.strip()))
+        if user is None or not user.is_active:
+            raise AuthError("unknown, revoked or disabled API token", field="authorization")
+        request.state.via_token = True
+        return user
+    uid = request.session.get("uid") if "session" in request.scope else None
+    if not uid:
+        return None
+    with db.read() as s:
+        user = collect.get_user(s, uid)
+    if user is None or not user.is_active:
+        request.session.clear()
+        return None
+    request.state.via_token = False
+    return user
+
+
+def optional_user(request: Request, db: DbDep) -> User | None:
+    """Return the logged-in user or None."""
+    return _load_user(request, db)
+
+
+def require_user(request: Request, db: DbDep) -> User:
+    """Return the logged-in user; raise AuthError for nobody, check CSRF on API writes."""
+    user = _load_user(request, db)
+    if user is None:
+        raise AuthError("log in first (session cookie or 'Authorization: Bearer <token>')")
+    if (
+        request.method not in _SAFE
+        and not request.state.via_token
+        and request.url.path.startswith("/api/")
+        and not check_csrf(request.session.get("csrf"), request.headers.get("x-csrf-token"))
+    ):
+        raise PermissionDeniedError(
+            "missing or wrong X-CSRF-Token header for a cookie-authenticated request",
+            field="x-csrf-token",
+        )
+    return user
+
+
+def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
+    """Return the user if an admin; raise PermissionDeniedError otherwise."""
+    if user.role != "admin":
+        raise PermissionDeniedError("this needs the admin role")
+    return user
+
+
+async def csrf_form(request: Request) -> None:
+    """Check the ``csrf_token`` form field of a page form against the session's token."""
+    form = await request.form()
+    token = form.get("csrf_token")
+    if not check_csrf(request.session.get("csrf"), token if isinstance(token, str) else None):
+        raise PermissionDeniedError(
+            "this form is stale or was not sent by preflab (bad CSRF token); reload the page "
+            "and try again",
+            field="csrf_token",
+        )
+
+
+async def user_csrf_form(request: Request, _user: Annotated[User, Depends(require_user)]) -> None:
+    """Check who is asking first (nobody → log in), then the form's CSRF token."""
+    await csrf_form(request)
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[User, Depends(require_user)]
+AdminUser = Annotated[User, Depends(require_admin)]
+LoginCsrfForm = Depends(csrf_form)
+CsrfForm = Depends(user_csrf_form)
+
+
+def visible_project(db: Database, user: User, project_id: str) -> ProjectRow:
+    """Return the project if the user may see it (admins: all; others: their projects).
+
+    Raises:
+        NotFoundError: no such project, or the user is not a member (same answer for both).
+    """
+    with db.read() as s:
+        project = collect.project_for_user(s, project_id, user)
+    if project is None:
+        raise NotFoundError(f"no project {project_id!r}", field="project_id")
+    return project

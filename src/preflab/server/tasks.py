@@ -1,0 +1,148 @@
+"""What the task page and the task API share: serve, show, submit and skip a task.
+
+Each function runs one unit of work on the app's :class:`~preflab.server.db.Database`; a
+judgment is acknowledged only after its transaction commits.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from preflab.errors import ConflictError, NotFoundError
+from preflab.server.db import Database
+from preflab.server.judging import JudgmentCreate, build_value
+from preflab.settings import Settings
+from preflab.store.queries import collect
+from preflab.store.tables import Assignment, JudgmentRow, ProjectRow, User, utcnow
+
+__all__ = ["SWEEP_SECONDS", "TaskView", "serve_next", "show_task", "skip", "submit"]
+
+SWEEP_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task as pages and the API show it."""
+
+    task: collect.Task
+    project: ProjectRow
+    guideline_version: int | None
+    guideline_text: str
+    guideline_changes: list[str]  # unified diff since the version last worked under
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.task
+        return {
+            "assignment_id": t.assignment.assignment_id,
+            "item_id": t.item.item_id,
+            "project_id": self.project.project_id,
+            "kind": self.project.kind,
+            "status": t.assignment.status,
+            "expires_at": _iso(t.assignment.expires_at),
+            "prompt": {"prompt_id": t.prompt.prompt_id, "messages": t.prompt.messages},
+            "responses": [{"response_id": r.response_id, "content": r.content}
+                          for r in t.responses],
+            "guideline_version": self.guideline_version,
+            "guideline_changes": self.guideline_changes,
+        }
+
+
+def _iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
+
+
+def _view(db_session: Any, project: ProjectRow, user: User, task: collect.Task) -> TaskView:
+    current = collect.current_guideline(db_session, project.project_id)
+    last = collect.member_guideline_version(db_session, project.project_id, user.user_id)
+    changes: list[str] = []
+    if current is not None and last is not None and last != current.version:
+        old = collect.get_guideline(db_session, project.project_id, last)
+        changes = list(difflib.unified_diff(
+            (old.text if old else "").splitlines(), current.text.splitlines(),
+            f"version {last}", f"version {current.version}", lineterm="", n=1,
+        ))
+    return TaskView(task, project, current.version if current else None,
+                    current.text if current else "", changes)
+
+
+def serve_next(db: Database, settings: Settings, project: ProjectRow, user: User) -> TaskView | None:
+    """Reserve the user's next task in the project (or resume a live one); None when done.
+
+    Expired reservations are also swept here, at most every ``SWEEP_SECONDS`` per process.
+    """
+    now = time.monotonic()
+    if now >= getattr(db, "next_sweep", 0.0):
+        db.next_sweep = now + SWEEP_SECONDS  # type: ignore[attr-defined]
+        with db.write() as s:
+            collect.expire_reservations(s, utcnow())
+    with db.write() as s:
+        task = collect.next_task(
+            s, project, user.user_id, reservation_seconds=settings.reservation_seconds,
+            seed=project.project_id,
+        )
+        return None if task is None else _view(s, project, user, task)
+
+
+def show_task(db: Database, project_of: Any, user: User, assignment_id: str) -> TaskView:
+    """Return one of the user's tasks (``project_of(project_id)`` checks visibility)."""
+    with db.read() as s:
+        task = collect.get_task(s, assignment_id, user.user_id)
+        project = project_of(task.item.project_id)
+        return _view(s, project, user, task)
+
+
+def submit(
+    db: Database, user: User, assignment_id: str, sub: JudgmentCreate
+) -> tuple[JudgmentRow, bool]:
+    """Validate and store a submission in one transaction; return it and whether it is new.
+
+    A repeated ``submission_id`` returns the first stored judgment (idempotent). Owning the
+    assignment is what allows the submission: it was served from a project the user may see.
+    """
+    started = (
+        datetime.fromtimestamp(sub.started_at_ms / 1000, UTC) if sub.started_at_ms else None
+    )
+    try:
+        with db.write() as s:
+            a = s.get(Assignment, assignment_id)
+            if a is None or a.user_id != user.user_id:
+                raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
+            project = collect.get_project(s, a.project_id or "")
+            value = build_value(project, list(a.shown_order or []), sub)
+            current = collect.current_guideline(s, project.project_id)
+            version = current.version if current else None
+            row, created = collect.submit_judgment(
+                s,
+                assignment_id=assignment_id,
+                user_id=user.user_id,
+                kind=project.kind,
+                value=value,
+                idempotency_key=sub.submission_id,
+                guideline_version=version,
+                started_at=started,
+                comment=sub.comment,
+                flags=sub.flags,
+            )
+            if created:
+                collect.set_member_guideline_version(s, project.project_id, user.user_id,
+                                                     version)
+            return row, created
+    except ConflictError:
+        # a concurrent twin of this very submission may have committed first
+        with db.read() as s:
+            prior = collect.find_judgment_by_key(s, sub.submission_id)
+        if prior is not None and prior.judge_id == user.user_id:
+            return prior, False
+        raise
+
+
+def skip(db: Database, user: User, assignment_id: str, reason: str) -> None:
+    """Skip one of the user's reserved tasks, with the reason."""
+    with db.write() as s:
+        collect.skip_task(s, assignment_id, user.user_id, reason)
