@@ -1,16 +1,57 @@
-"""``preflab demo``: set up a demo workspace (HH-RLHF sample, users, guidelines) and serve it."""
+"""``preflab demo``: a demo workspace (HH-RLHF sample, users, guidelines), audited, exported, served."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from preflab.settings import Settings
+if TYPE_CHECKING:
+    from preflab.server.demo import DemoInfo
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run_cli(args: list[str]) -> str:
+    """Run one preflab command in this process and return what it printed."""
+    from preflab.cli.main import app
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        app(args=args, standalone_mode=False)
+    return buffer.getvalue()
+
+
+def audit_and_export(workspace: Path, info: DemoInfo, console: Console) -> dict[str, Path]:
+    """Audit the demo project and export its pairs for TRL, inside the workspace.
+
+    Returns the paths written: the HTML and JSON audit reports and the export folder.
+    """
+    reports = workspace / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    html, js = reports / "audit.html", reports / "audit.json"
+    out = workspace / "exports" / "trl-preference"
+    db = ["--db", info.database_url, "--project", info.project_id]
+    with console.status("Auditing the demo project…"):
+        raw = _run_cli(["audit", *db, "--html", str(html), "--json", "--resamples", "200"])
+        js.write_text(raw, encoding="utf-8")
+    with console.status("Exporting TRL preference pairs…"):
+        raw = _run_cli(["export", *db, "--format", "trl-preference", "--out", str(out),
+                        "--overwrite", "--json"])
+    result = json.loads(raw)
+    console.print(
+        f"Audit report: [bold]{html}[/] (figures in {js.name}); "
+        f"TRL export: [bold]{out}[/] "
+        + ", ".join(f"{split} {n:,}" for split, n in result["splits"].items()),
+        highlight=False,
+    )
+    return {"html": html, "json": js, "export": out}
 
 
 def register(app: typer.Typer) -> None:
@@ -26,12 +67,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Open the web app on a demo project judged from the HH-RLHF sample.
 
+        Creates (or reopens) a SQLite workspace, imports the HH-RLHF sample into a pairwise
+        project with demo users and guidelines, writes an audit report (reports/audit.html)
+        and a TRL preference export (exports/trl-preference/) into it, then serves the app.
+
         Example: `preflab demo` then open the printed URL and log in as alice.
         """
         import os
 
         from preflab.cli.serve import run_app
         from preflab.server.demo import find_demo_data, setup_demo
+        from preflab.settings import Settings
 
         source = data or find_demo_data(os.environ.get("PREFLAB_DEMO_DATA"), REPO_ROOT)
         info = setup_demo(workspace, source)
@@ -39,6 +85,7 @@ def register(app: typer.Typer) -> None:
         state = "created" if info.created else "reopened"
         console.print(f"Demo workspace {state}: [bold]{workspace}[/] "
                       f"({info.items} items from {info.source})")
+        audit_and_export(workspace, info, console)
         table = Table("user", "password", "role", title="Demo logins")
         for user, password, role in info.logins:
             table.add_row(user, password, role)

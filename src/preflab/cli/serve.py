@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from preflab.settings import Settings
+if TYPE_CHECKING:
+    from preflab.settings import Settings
 
 
 def run_app(settings: Settings, workers: int = 1) -> None:
@@ -50,6 +52,8 @@ def register(app: typer.Typer) -> None:
 
         Example: `preflab serve --workspace ./ws --port 8000`
         """
+        from preflab.settings import Settings
+
         overrides = {k: v for k, v in {"workspace": workspace, "database_url": db, "host": host,
                                        "port": port}.items() if v is not None}
         settings = Settings(**overrides)
