@@ -6,6 +6,12 @@ and the cost of re-running the finished job (calls made, seconds). Also runs a b
 same process: the same requests sent with the bare ``openai.AsyncOpenAI`` client and no cache,
 so the ratio shows what jobs, cache and retries add.
 
+The server is ``bench/loopback_server.py`` (a bare asyncio server, ~30 µs of CPU per request)
+so that on a small machine the server does not eat the client's CPU; ``--server fake`` uses the
+test server (``tests/generate/fakeserver.py``, uvicorn, ~250 µs per request) instead. The
+load average is printed:
+the machine's other work shows in the wall times.
+
 Run: ``/work/venv/bin/python bench/generate_bench.py [--requests 2000] [--concurrency 64]``
 """
 
@@ -13,18 +19,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import openai
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "generate"))
 
-from fakeserver import start_fake_server, stop_fake_server
+from fakeserver import find_free_port, start_fake_server, stop_fake_server
+from loopback_server import start_loopback_server, stop_loopback_server
 
 from preflab.generate.cache import open_engine
 from preflab.generate.endpoints import EndpointConfig, complete_chat, make_client
@@ -65,23 +74,44 @@ async def _call_baseline(ep: EndpointConfig, n: int) -> tuple[float, float]:
     return elapsed, cpu
 
 
+def _proc_cpu(pid: int) -> float:
+    """Return the CPU seconds (user + system) a process has used so far (Linux; else 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--delay", type=float, default=0.05)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each variant; best and median shown")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs of each variant; best and median shown"
+    )
+    ap.add_argument("--server", choices=("light", "fake"), default="light")
     args = ap.parse_args()
     n, c, d = args.requests, args.concurrency, args.delay
     ideal = n * d / c
 
-    server = start_fake_server(delay=d)
+    load_before = os.getloadavg()[0]
+    if args.server == "light":
+        server: Any = start_loopback_server(find_free_port(), d)
+        stop: Any = stop_loopback_server
+    else:
+        server, stop = start_fake_server(delay=d), stop_fake_server
     jobs: list[tuple[float, float]] = []
+    jobs_outer: list[tuple[float, float]] = []
     calls_path: list[tuple[float, float]] = []
+    server_cpu = 0.0
     try:
         with tempfile.TemporaryDirectory() as tmp:
             engine = open_engine(f"sqlite:///{tmp}/bench.sqlite")
-            ep = EndpointConfig(name="bench", base_url=server.base_url, model="bench", concurrency=c)
+            ep = EndpointConfig(
+                name="bench", base_url=server.base_url, model="bench", concurrency=c
+            )
             asyncio.run(_call_baseline(ep, 2 * c))  # warm up the server
             sdk_wall, sdk_cpu = asyncio.run(_sdk_baseline(server.base_url, n, c))
             for k in range(args.repeat):
@@ -90,10 +120,13 @@ def main() -> None:
                     make_request(ep, [{"role": "user", "content": f"run {k} prompt {i}"}], seed=0)
                     for i in range(n)
                 ]
-                calls0 = server.total_calls()
-                cpu0 = time.process_time()
+                calls0, srv0 = server.total_calls(), _proc_cpu(server.proc.pid)
+                cpu0, t0 = time.process_time(), time.perf_counter()
                 first = run_job(engine, {"bench": ep}, reqs)
-                jobs.append((first.summary.elapsed, time.process_time() - cpu0))
+                outer, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                jobs.append((first.summary.elapsed, cpu))
+                jobs_outer.append((outer, cpu))
+                server_cpu += _proc_cpu(server.proc.pid) - srv0
                 assert first.summary.done == n and server.total_calls() - calls0 == n
             calls1 = server.total_calls()
             t0 = time.perf_counter()
@@ -101,7 +134,7 @@ def main() -> None:
             rerun = time.perf_counter() - t0
             calls2 = server.total_calls()
     finally:
-        stop_fake_server(server)
+        stop(server)
 
     def ms(cpu: float) -> float:
         return 1000 * cpu / n
@@ -116,12 +149,20 @@ def main() -> None:
         )
         return best
 
-    print(f"requests={n} concurrency={c} server_delay={d * 1000:.0f}ms ideal={ideal:.4f}s runs={args.repeat}")
+    print(
+        f"requests={n} concurrency={c} server_delay={d * 1000:.0f}ms ideal={ideal:.4f}s "
+        f"runs={args.repeat} server={args.server} "
+        f"load_avg_1min={load_before:.2f}->{os.getloadavg()[0]:.2f} cpus={os.cpu_count()}"
+    )
     show("SDK default (httpx2, chat.completions.create)", [(sdk_wall, sdk_cpu)])
     base = show("preflab call path only (no cache, no job)", calls_path)
     best = show("preflab job (cache + writer + retries)", jobs)
+    show("  same, timed around run_job (loop start/stop)", jobs_outer)
+    print(f"  server cpu/request during the jobs = {1000 * server_cpu / (n * len(jobs)):.3f} ms")
     print(f"  ratio job / call path (best walls) = {best / base:.3f}")
-    print(f"  rerun of the finished job: calls={calls2 - calls1} cached={second.summary.cached} wall={rerun:.3f}s")
+    print(
+        f"  rerun of the finished job: calls={calls2 - calls1} cached={second.summary.cached} wall={rerun:.3f}s"
+    )
 
 
 if __name__ == "__main__":
