@@ -32,6 +32,7 @@ def test_audit_hh_file_prints_findings_and_writes_html(hh_sample: Path, tmp_path
     assert "whole transcripts more than 90% similar" in proc.stdout
     doc = lxml.html.fromstring(out.read_text(encoding="utf-8"))
     assert doc.cssselect("svg.chart") and doc.cssselect("div.pair[id^='pair-']")
+    assert not doc.cssselect("h2#gold, h2#batches")  # no gold items, no batches in an HH file
     assert not (tmp_path / "report.html.part").exists()
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         raw_agreement,
         verdict,
     )
-    from preflab.audit.outcomes import gold_from_judgments
+    from preflab.audit.outcomes import gold_from_answers, gold_from_judgments
     from preflab.audit.suite import audit_dataset
     from preflab.audit.tables import pairs_from_judgments
 
@@ -32,6 +32,7 @@ __all__ = [
     "audit_dataset",
     "cohen_kappa",
     "fleiss_kappa",
+    "gold_from_answers",
     "gold_from_judgments",
     "krippendorff_alpha",
     "pairs_from_judgments",
@@ -48,7 +49,7 @@ _EXPORTS = {
         "raw_agreement",
         "verdict",
     ),
-    "outcomes": ("gold_from_judgments",),
+    "outcomes": ("gold_from_answers", "gold_from_judgments"),
     "suite": ("audit_dataset",),
     "tables": ("pairs_from_judgments",),
 }

@@ -8,7 +8,7 @@ the responses were shown.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -16,6 +16,9 @@ import pyarrow as pa
 from scipy.stats import binomtest
 
 from preflab.errors import InputError
+
+if TYPE_CHECKING:
+    from preflab.audit.tokens import TokenCounter
 
 __all__ = [
     "FORMAT_PATTERNS",
@@ -207,13 +210,15 @@ def length_bias(
     pairs: pa.Table | pl.DataFrame,
     *,
     tokenize: Callable[[str], Any] | None = None,
+    tokenizer: TokenCounter | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Return chosen-vs-rejected length figures in words and tokens, with a length model.
 
     Words are whitespace-separated runs (``str.split()`` of the reference notebook); tokens
-    come from ``tokenize`` (e.g. a Hugging Face tokenizer's ``tokenize``) or default to
-    :data:`TOKEN_PATTERN`.
+    come from ``tokenizer`` (a :class:`~preflab.audit.tokens.TokenCounter`, batched), from
+    ``tokenize`` (one text → its tokens, e.g. a Hugging Face tokenizer's ``tokenize``) or
+    default to :data:`TOKEN_PATTERN`; ``tokens["unit"]`` says which.
 
     Returns:
         ``words`` and ``tokens`` summaries (longer/shorter/equal counts and shares,
@@ -222,7 +227,13 @@ def length_bias(
     """
     df = _frame(pairs, ("chosen", "rejected"))
     words = _lengths(df, r"\S+", None)
-    tokens = _lengths(df, TOKEN_PATTERN, tokenize)
+    if tokenizer is not None:
+        tokens = pl.DataFrame({"c": tokenizer.count(df["chosen"].to_list()),
+                               "r": tokenizer.count(df["rejected"].to_list())}, schema={"c": pl.Int64, "r": pl.Int64})
+        unit = f"tokenizer {tokenizer.name}"
+    else:
+        tokens = _lengths(df, TOKEN_PATTERN, tokenize)
+        unit = "tokenize function" if tokenize is not None else f"regex {TOKEN_PATTERN}"
     diff = words["c"].cast(pl.Int64).to_numpy() - words["r"].cast(pl.Int64).to_numpy()
     order = np.argsort(diff, kind="stable")
     return {
@@ -231,9 +242,10 @@ def length_bias(
             "chosen_much_longer": [int(i) for i in order[::-1][:5] if diff[i] > 0],
         },
         "words": _length_summary(words),
-        "tokens": _length_summary(tokens),
+        "tokens": {"unit": unit, **_length_summary(tokens)},
         "length_model": _length_controlled(tokens["c"].to_numpy(), tokens["r"].to_numpy(), seed),
-        "values": {"chosen_words": words["c"].to_list(), "rejected_words": words["r"].to_list()},
+        "values": {"chosen_words": words["c"].to_list(), "rejected_words": words["r"].to_list(),
+                   "chosen_tokens": tokens["c"].to_list(), "rejected_tokens": tokens["r"].to_list()},
     }
 
 

@@ -13,8 +13,10 @@ import polars as pl
 import pyarrow as pa
 
 from preflab.audit.agreement import _consensus, pairwise_label_matrix
+from preflab.audit.coefficients import BOTH_BAD
+from preflab.errors import InputError
 
-__all__ = ["gold_from_judgments", "judgment_outcomes"]
+__all__ = ["gold_from_answers", "gold_from_judgments", "judgment_outcomes"]
 
 
 def gold_from_judgments(gold: pa.Table | pl.DataFrame) -> dict[str, float]:
@@ -26,6 +28,41 @@ def gold_from_judgments(gold: pa.Table | pl.DataFrame) -> dict[str, float]:
     m = pairwise_label_matrix(gold)
     _, overall = _consensus(m.direction)
     return {item: float(v) for item, v in zip(m.items, overall, strict=True) if not np.isnan(v)}
+
+
+def gold_from_answers(answers: pa.Table | pl.DataFrame) -> dict[str, float]:
+    """Return item key → gold direction code from expected answers of gold items.
+
+    ``answers`` has ``prompt_id``, ``response_ids`` and the answer columns of
+    :data:`preflab.store.queries.audit_inputs.GOLD_SCHEMA` (``preferred``, ``tie``,
+    ``both_bad``), e.g. the collect app's gold items (``{"preferred": "r_…"}``). Only items
+    with two responses can be compared with pairwise judgments; others are left out.
+
+    Raises:
+        InputError: an answer prefers a response that is not one of the item's two.
+    """
+    df = answers if isinstance(answers, pl.DataFrame) else pl.from_arrow(answers)
+    assert isinstance(df, pl.DataFrame)
+    out: dict[str, float] = {}
+    for row in df.iter_rows(named=True):
+        ids = sorted(row["response_ids"] or [])
+        if len(ids) != 2:
+            continue
+        key = "|".join([row["prompt_id"], *ids])
+        pref = row.get("preferred")
+        if row.get("both_bad") and pref is None:
+            out[key] = BOTH_BAD
+        elif row.get("tie") and pref is None:
+            out[key] = 0.0
+        elif pref is not None:
+            if pref not in ids:
+                raise InputError(
+                    f"gold item {row.get('item_id') or key!r} expects response {pref!r}, which is "
+                    f"not one of its responses {ids}",
+                    field="gold_answer.preferred", value=pref,
+                )
+            out[key] = 1.0 if pref == ids[0] else -1.0
+    return out
 
 
 def judgment_outcomes(

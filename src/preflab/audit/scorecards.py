@@ -17,7 +17,7 @@ import pyarrow as pa
 from preflab.audit.agreement import krippendorff_alpha, pairwise_label_matrix, verdict
 from preflab.audit.bias import _proportion
 
-__all__ = ["batch_scorecards", "batch_trend", "judge_scorecards"]
+__all__ = ["batch_scorecards", "batch_trend", "gold_summary", "judge_scorecards"]
 
 
 def _common(group: str, outcomes: pl.DataFrame, fast_limit: float) -> pl.DataFrame:
@@ -87,6 +87,8 @@ def batch_scorecards(
 ) -> list[dict[str, Any]]:
     """Return one scorecard per batch, in delivery order, with alpha inside the batch.
 
+    Judgments without a ``batch_id`` get no card (they count in the judge scorecards).
+
     Args:
         judgments: the judgments (for Krippendorff's alpha within each batch).
         outcomes: the frame of :func:`judgment_outcomes`.
@@ -103,7 +105,9 @@ def batch_scorecards(
         meta = {r["batch_id"]: r for r in bdf.iter_rows(named=True)}
     cards = []
     for row in _common("batch_id", outcomes, fast_limit).iter_rows(named=True):
-        sub = df.filter(pl.col("batch_id") == row["batch_id"]) if row["batch_id"] is not None else df.filter(pl.col("batch_id").is_null())
+        if row["batch_id"] is None:  # judgments outside any batch: no card, no point on the trend
+            continue
+        sub = df.filter(pl.col("batch_id") == row["batch_id"])
         m = pairwise_label_matrix(sub)
         multi = (~np.isnan(m.direction)).sum(axis=0) >= 2 if m.items else np.zeros(0, bool)
         alpha = krippendorff_alpha(m.direction[:, multi], "nominal") if multi.sum() >= 2 else float("nan")
@@ -113,6 +117,8 @@ def batch_scorecards(
         row["verdict"] = verdict(alpha)
         info = meta.get(row["batch_id"], {})
         row["vendor"] = info.get("vendor")
+        row["guideline_version"] = info.get("guideline_version")
+        row["status"] = info.get("status")
         delivered = info.get("delivered_at")
         row["delivered_at"] = delivered.isoformat() if delivered is not None else None
         cards.append(row)
@@ -140,4 +146,54 @@ def batch_trend(cards: list[dict[str, Any]], *, drop: float = 0.1) -> dict[str, 
             if y0 - y > drop
         ]
         out[key] = {"values": [y for _, y in pts], "slope": slope, "worse": worse}
+    return out
+
+
+def gold_summary(outcomes: pl.DataFrame, *, gold_items: int, every: str = "1d") -> dict[str, Any]:
+    """Return gold accuracy overall, per judge, per batch and per period.
+
+    Accuracy is the share of judgments on gold items that match the gold answer (pooled over
+    judgments, so a judge with more gold judgments weighs more), with a Wilson 95% interval.
+
+    Args:
+        outcomes: the frame of :func:`~preflab.audit.outcomes.judgment_outcomes` (with gold).
+        gold_items: how many gold answers were given (some may not be judged yet).
+        every: the period of ``over_time`` (a Polars duration).
+    """
+    g = outcomes.filter(pl.col("gold_correct").is_not_null())
+    overall = _proportion(int(g["gold_correct"].sum()), g.height)
+    out: dict[str, Any] = {
+        "gold_items": gold_items,
+        "judged_gold_items": int(g["item"].n_unique()) if g.height else 0,
+        "gold_judgments": g.height,
+        "correct": overall["successes"],
+        "accuracy": overall["share"],
+        "ci95": overall["ci95"],
+    }
+
+    def per(col: str) -> list[dict[str, Any]]:
+        agg = (
+            g.filter(pl.col(col).is_not_null())
+            .group_by(col)
+            .agg(
+                pl.len().alias("gold_judgments"),
+                pl.col("gold_correct").cast(pl.Int64).sum().alias("correct"),
+                pl.col("gold_correct").cast(pl.Float64).mean().alias("accuracy"),
+            )
+            .sort(col)
+        )
+        return agg.to_dicts()
+
+    out["by_judge"] = per("judge_id")
+    out["by_batch"] = per("batch_id")
+    t = pl.coalesce("submitted_at", "started_at")
+    timed = g.filter(t.is_not_null())
+    periods = (
+        timed.with_columns(t.dt.truncate(every).alias("period"))
+        .group_by("period")
+        .agg(pl.len().alias("gold_judgments"), pl.col("gold_correct").cast(pl.Float64).mean().alias("accuracy"))
+        .sort("period")
+        .with_columns(pl.col("period").dt.to_string("%Y-%m-%d %H:%M"))
+    )
+    out["over_time"] = {"every": every, "periods": periods.to_dicts()}
     return out

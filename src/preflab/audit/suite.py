@@ -8,7 +8,7 @@ look at, each in words, with a severity and the example rows it links to.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -33,8 +33,11 @@ from preflab.audit.duplicates import (
 )
 from preflab.audit.fatigue import fatigue, gold_over_time, streaks, too_fast
 from preflab.audit.outcomes import judgment_outcomes
-from preflab.audit.scorecards import batch_scorecards, batch_trend, judge_scorecards
+from preflab.audit.scorecards import batch_scorecards, batch_trend, gold_summary, judge_scorecards
 from preflab.errors import UsageError
+
+if TYPE_CHECKING:
+    from preflab.audit.tokens import TokenCounter
 
 __all__ = ["audit_dataset"]
 
@@ -53,7 +56,9 @@ def audit_dataset(
     *,
     eval_texts: list[str] | None = None,
     gold: dict[str, float] | None = None,
+    gold_source: str | None = None,
     batches: pa.Table | pl.DataFrame | None = None,
+    tokenizer: TokenCounter | None = None,
     prompts: pa.Table | pl.DataFrame | None = None,
     include_agreement: bool = True,
     n_resamples: int = 1000,
@@ -70,8 +75,11 @@ def audit_dataset(
             :func:`preflab.audit.tables.pairs_from_judgments` to build them from judgments.
         judgments: judgments (``JUDGMENT_SCHEMA``) for agreement, position and people checks.
         eval_texts: an eval set to check for contamination.
-        gold: item key → gold direction code (:func:`~preflab.audit.outcomes.gold_from_judgments`).
+        gold: item key → gold direction code (:func:`~preflab.audit.outcomes.gold_from_judgments`
+            or :func:`~preflab.audit.outcomes.gold_from_answers`).
+        gold_source: where the gold answers come from, in words (shown in the report).
         batches: ``BATCH_SCHEMA`` table to label batches with vendor and delivery date.
+        tokenizer: counts tokens for the length check (default: :data:`~preflab.audit.bias.TOKEN_PATTERN`).
         prompts: ``PROMPT_SCHEMA`` table; prompt tags cluster the disagreements.
         include_agreement: run the agreement coefficients (with bootstrap intervals).
         n_resamples: bootstrap resamples for agreement intervals.
@@ -102,7 +110,7 @@ def audit_dataset(
         p = None
     if p is not None:
         report["pairs"] = p.height
-        sec["length"] = timed("length", length_bias, p, seed=seed)
+        sec["length"] = timed("length", length_bias, p, tokenizer=tokenizer, seed=seed)
         sec["format"] = timed("format", format_bias, p)
         sec["prefix"] = timed("prefix", prefix_bias, p)
         sec["identity"] = timed("identity", identity_mentions, p)
@@ -158,9 +166,15 @@ def audit_dataset(
             "gold_over_time": gold_over_time(outcomes),
             "judges": judge_scorecards(outcomes, streaks=st, fast_limit=fast.get("limit_seconds", 5.0)),
         }
+        if gold and outcomes["gold_correct"].is_not_null().any():
+            sec["gold"] = timed("gold", gold_summary, outcomes, gold_items=len(gold))
+            sec["gold"]["source"] = gold_source
         cards = batch_scorecards(j, outcomes, batches=batches, fast_limit=fast.get("limit_seconds", 5.0))
         if cards:
             sec["batches"] = {"cards": cards, "trend": batch_trend(cards)}
+            if "gold" in sec:  # gold per batch in delivery order, as the cards
+                rank = {c["batch_id"]: i for i, c in enumerate(cards)}
+                sec["gold"]["by_batch"].sort(key=lambda r: rank.get(r["batch_id"], len(rank)))
     report["timings"] = timings
     report["findings"] = _findings(report) or [
         {"id": "empty", "severity": "note", "example_kind": "pair", "examples": [],
@@ -311,6 +325,16 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
                 [r["judge_id"] for r in fat["by_judge"]
                  if r["agreement_early"] is not None and r["agreement_late"] is not None
                  and r["agreement_early"] - r["agreement_late"] > 0.1], kind="judge")
+    if "gold" in s:
+        g = s["gold"]
+        low = [r["judge_id"] for r in g["by_judge"] if r["gold_judgments"] >= 5 and r["accuracy"] < 0.7]
+        sev = "bad" if (g["accuracy"] or 0) < 0.6 else "warn" if (g["accuracy"] or 0) < 0.8 or low else "ok"
+        add("gold", sev,
+            f"Gold accuracy {_pct(g['accuracy'])} (95% CI {_pct(g['ci95'][0])}–{_pct(g['ci95'][1])}) on "
+            f"{g['gold_judgments']} judgments of {g['judged_gold_items']} gold items"
+            + (f" ({g['source']})" if g.get("source") else "")
+            + (f"; judges below 70%: {', '.join(map(str, low))}." if low else "."),
+            low, kind="judge")
     if "batches" in s:
         tr = s["batches"]["trend"]
         worse = sorted(set(tr["consensus_agreement"]["worse"] + tr["gold_accuracy"]["worse"]))
@@ -319,6 +343,13 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{len(s['batches']['cards'])} batches; agreement trend {slope:+.3f} per batch"
             if slope is not None else f"{len(s['batches']['cards'])} batches",
             worse, kind="batch")
+        cards = s["batches"]["cards"]
+        if any(c.get("vendor") or c.get("delivered_at") for c in cards):
+            out[-1]["text"] += " (" + "; ".join(
+                f"{c['batch_id']}: {c.get('vendor') or 'vendor unknown'}"
+                + (f", delivered {c['delivered_at'][:10]}" if c.get("delivered_at") else "")
+                + (f", gold {_pct(c['gold_accuracy'])}" if c.get("gold_accuracy") is not None else "")
+                for c in cards[:8]) + ("; …" if len(cards) > 8 else "") + ")"
         if worse:
             out[-1]["text"] += f"; batches that got worse: {', '.join(map(str, worse))}."
     return out

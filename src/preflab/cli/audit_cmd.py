@@ -12,6 +12,7 @@ from preflab.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     import polars as pl
+    import pyarrow as pa
 
 # Polars, SciPy and the audit library are imported inside the command, so that
 # `preflab --help` does not load them.
@@ -25,7 +26,8 @@ Example:
     preflab audit --project harmless --json > audit.json
 
 Reads a file in any format `preflab import` reads (FORMAT PATH), or the judgments of a
-project in the workspace (--project). Prints findings in words and the main tables;
+project in the workspace (--project; its gold items and vendor batches are used too).
+Prints findings in words and the main tables;
 --json prints every figure; --html writes one self-contained page with plots and links
 to example items.
 """
@@ -40,11 +42,15 @@ def _load_file(fmt: str, path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     return tuple(pl.from_arrow(t) for t in (chunk.prompts, chunk.responses, chunk.judgments))  # type: ignore[return-value]
 
 
-def _load_project(project: str, db: str | None, workspace: Path | None) -> tuple[pl.DataFrame, ...]:
+def _load_project(
+    project: str, db: str | None, workspace: Path | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pa.Table, pa.Table]:
+    """Return prompts, responses, judgments, gold answers and batches of a workspace project."""
     import polars as pl
 
     from preflab.settings import Settings
     from preflab.store.engine import open_workspace, resolve_database_url
+    from preflab.store.queries.audit_inputs import read_batches, read_gold
     from preflab.store.queries.projects import find_project
     from preflab.store.queries.records import (
         read_judgments,
@@ -64,9 +70,11 @@ def _load_project(project: str, db: str | None, workspace: Path | None) -> tuple
                 )
             pid = row.project_id
             tables = [read_prompts(conn, pid), read_responses(conn, pid), read_judgments(conn, pid)]
+            gold, batches = read_gold(conn, pid), read_batches(conn, pid)
     finally:
         engine.dispose()
-    return tuple(pl.from_arrow(t) for t in tables)  # type: ignore[misc]
+    prompts, responses, judgments = (pl.from_arrow(t) for t in tables)
+    return prompts, responses, judgments, gold, batches  # type: ignore[return-value]
 
 
 def audit_command(
@@ -85,16 +93,30 @@ def audit_command(
     agreement: bool = typer.Option(True, "--agreement/--no-agreement", help="Compute agreement coefficients."),
     resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples for 95% intervals."),
     threshold: float = typer.Option(0.9, "--threshold", help="Similarity above which a pair is a near-duplicate."),
+    tokenizer: Path | None = typer.Option(
+        None, "--tokenizer",
+        help="Local Hugging Face tokenizer (folder or tokenizer.json) for token lengths; default: a regex.",
+    ),
 ) -> None:
     import polars as pl
 
-    from preflab.audit import audit_dataset, gold_from_judgments, pairs_from_judgments
+    from preflab.audit import (
+        audit_dataset,
+        gold_from_answers,
+        gold_from_judgments,
+        pairs_from_judgments,
+    )
     from preflab.audit.contamination import read_eval_texts
     from preflab.audit.report import print_report, render_html, report_to_json
+    from preflab.audit.tokens import load_tokenizer
 
     if bool(source) == bool(project):
         raise UsageError("give either FORMAT PATH or --project (not both)", field="source")
     eval_texts = read_eval_texts(eval_set) if eval_set else None  # fail before the slow part
+    counter = load_tokenizer(tokenizer) if tokenizer is not None else None
+    gold: dict[str, float] = {}
+    gold_sources: list[str] = []
+    batches = None
     if source:
         if len(source) != 2:
             raise UsageError(f"expected FORMAT PATH, got {' '.join(source)!r}", field="source")
@@ -102,18 +124,25 @@ def audit_command(
         title = f"preflab audit · {Path(source[1]).name}"
     else:
         assert project is not None
-        prompts, responses, judgments = _load_project(project, db, workspace)
+        prompts, responses, judgments, gold_answers, batch_table = _load_project(project, db, workspace)
         title = f"preflab audit · project {project}"
-    gold = None
+        if gold_answers.num_rows:
+            gold = gold_from_answers(gold_answers)
+            gold_sources.append(f"{len(gold)} gold items of the workspace")
+        if batch_table.num_rows:
+            batches = batch_table
     if gold_judge:
         gold_rows = judgments.filter(pl.col("judge_id") == gold_judge)
         if gold_rows.height == 0:
             raise UsageError(f"--gold-judge {gold_judge!r} made no judgments here", field="gold_judge")
-        gold = gold_from_judgments(gold_rows)
+        judge_gold = gold_from_judgments(gold_rows)
+        gold.update(judge_gold)  # the judge named on the command line wins where both answer
+        gold_sources.append(f"{len(judge_gold)} items judged by --gold-judge {gold_judge}")
         judgments = judgments.filter(pl.col("judge_id") != gold_judge)
     pairs = pairs_from_judgments(judgments, responses, prompts)
     report = audit_dataset(
-        pairs, judgments, prompts=prompts, gold=gold, include_agreement=agreement, n_resamples=resamples,
+        pairs, judgments, prompts=prompts, gold=gold or None, gold_source="; ".join(gold_sources) or None,
+        batches=batches, tokenizer=counter, include_agreement=agreement, n_resamples=resamples,
         similarity_threshold=threshold, eval_texts=eval_texts, title=title,
     )
     if html is not None:

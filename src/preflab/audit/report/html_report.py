@@ -134,6 +134,14 @@ def _charts(report: dict[str, Any]) -> list[str]:
                 out.append(line_chart(xs, {"median seconds per item": secs},
                                       title="Fatigue: time per item by position in session",
                                       y_label="seconds", x_label="position in session"))
+    gold = s.get("gold")
+    if gold and len(gold["over_time"]["periods"]) >= 2:
+        periods = gold["over_time"]["periods"]
+        out.append(line_chart([float(i + 1) for i in range(len(periods))],
+                              {"gold accuracy": [p["accuracy"] for p in periods]},
+                              title=f"Gold accuracy over time ({periods[0]['period'][:10]} to "
+                                    f"{periods[-1]['period'][:10]}, per {gold['over_time']['every']})",
+                              y_label="share", x_label="period", y_max=1.0))
     if "batches" in s:
         cards = s["batches"]["cards"]
         xs = [float(i + 1) for i in range(len(cards))]
@@ -221,10 +229,29 @@ def render_html(report: dict[str, Any], pairs: pl.DataFrame | None = None) -> st
             ("gold_accuracy", "gold acc."), ("first_shown_share", "first shown"), ("tie_share", "ties"),
             ("median_seconds", "median s"), ("too_fast_share", "too fast"), ("longest_run", "longest run"),
             ("flags", "flags")], kind="judge", key="judge_id"))
+    gold = s.get("gold")
+    if gold:
+        ci = gold["ci95"]
+        parts.append("<h2 id='gold'>Gold accuracy</h2>")
+        parts.append(f"<p>{_pct(gold['accuracy'])} correct (95% CI {_pct(ci[0])} – {_pct(ci[1])}) on "
+                     f"{gold['gold_judgments']} judgments of {gold['judged_gold_items']} of "
+                     f"{gold['gold_items']} gold items"
+                     + (f"; answers from {escape(str(gold['source']))}" if gold.get("source") else "") + ".</p>")
+        parts.append(_table(gold["by_judge"], [("judge_id", "judge"), ("gold_judgments", "gold judgments"),
+                                               ("correct", "correct"), ("accuracy", "accuracy")]))
+        if gold["by_batch"]:
+            parts.append(_table(gold["by_batch"], [("batch_id", "batch"), ("gold_judgments", "gold judgments"),
+                                                   ("correct", "correct"), ("accuracy", "accuracy")]))
+        if gold["over_time"]["periods"]:
+            parts.append(f"<h3>Over time (per {escape(gold['over_time']['every'])})</h3>")
+            parts.append(_table(gold["over_time"]["periods"], [("period", "period"),
+                                                                ("gold_judgments", "gold judgments"),
+                                                                ("accuracy", "accuracy")]))
     if "batches" in s:
         parts.append("<h2 id='batches'>Batch scorecards</h2>")
         parts.append(_table(s["batches"]["cards"], [
-            ("batch_id", "batch"), ("vendor", "vendor"), ("delivered_at", "delivered"), ("judgments", "judgments"),
+            ("batch_id", "batch"), ("vendor", "vendor"), ("delivered_at", "delivered"), ("status", "status"),
+            ("guideline_version", "guideline"), ("judgments", "judgments"),
             ("judges", "judges"), ("alpha_nominal", "alpha"), ("verdict", "verdict"),
             ("consensus_agreement", "agreement"), ("gold_accuracy", "gold acc."),
             ("first_shown_share", "first shown"), ("too_fast_share", "too fast"), ("flags", "flags")],
@@ -232,7 +259,7 @@ def render_html(report: dict[str, Any], pairs: pl.DataFrame | None = None) -> st
     if "length" in s:
         w, t = s["length"]["words"], s["length"]["tokens"]
         parts.append("<h2 id='length'>Length</h2>")
-        parts.append(_table([{"unit": "words", **w}, {"unit": "tokens", **t}], [
+        parts.append(_table([{**w, "unit": "words"}, {**t, "unit": f"tokens ({t.get('unit', '')})"}], [
             ("unit", "unit"), ("share_chosen_longer", "chosen longer"), ("share_chosen_shorter", "chosen shorter"),
             ("share_equal", "equal"), ("chosen_mean", "chosen mean"), ("rejected_mean", "rejected mean"),
             ("chosen_median", "chosen median"), ("rejected_median", "rejected median")]))

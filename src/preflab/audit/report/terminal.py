@@ -59,12 +59,21 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         for j in ppl["judges"]:
             t.add_row(*[_f(j.get(c)) for c, _ in cols])
         con.print(t)
+    gold = s.get("gold")
+    if gold and gold["by_judge"]:
+        t = Table(title=f"Gold accuracy per annotator (overall {_f(gold['accuracy'])} on {gold['gold_judgments']})")
+        for label in ("judge", "gold judgments", "correct", "accuracy"):
+            t.add_column(label)
+        for r in gold["by_judge"]:
+            t.add_row(str(r["judge_id"]), str(r["gold_judgments"]), str(r["correct"]), _f(r["accuracy"]))
+        con.print(t)
     if "batches" in s:
         t = Table(title="Batches (delivery order)")
-        cols = [("batch_id", "batch"), ("vendor", "vendor"), ("judgments", "n"), ("alpha_nominal", "alpha"),
+        cols = [("batch_id", "batch"), ("vendor", "vendor"), ("delivered_at", "delivered"), ("judgments", "n"),
+                ("alpha_nominal", "alpha"),
                 ("verdict", "verdict"), ("gold_accuracy", "gold"), ("flags", "flags")]
         for _, label in cols:
             t.add_column(label)
         for c in s["batches"]["cards"]:
-            t.add_row(*[_f(c.get(k)) for k, _ in cols])
+            t.add_row(*[_f(c.get(k)) if k != "delivered_at" else (c.get(k) or "–")[:10] for k, _ in cols])
         con.print(t)
