@@ -7,7 +7,6 @@ record (prompts, responses) so that re-importing a file never duplicates anythin
 from __future__ import annotations
 
 import hashlib
-import json
 import unicodedata
 from datetime import datetime
 from enum import StrEnum
@@ -96,12 +95,18 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+def _digest(parts: list[str]) -> str:
+    """Return a 32-hex-digit SHA-256 of ``parts``, each framed by its byte length.
 
-
-def _digest(payload: Any) -> str:
-    raw = _ENCODER.encode(payload)
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+    Length framing makes the hash unambiguous (``["ab", "c"]`` ≠ ``["a", "bc"]``) without the
+    cost of serializing to JSON first; ids are computed once per record on every import.
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        raw = part.encode("utf-8")
+        h.update(len(raw).to_bytes(8, "little"))
+        h.update(raw)
+    return h.hexdigest()[:32]
 
 
 def make_prompt_id(messages: list[dict[str, str]] | list[Message]) -> PromptId:
@@ -111,11 +116,11 @@ def make_prompt_id(messages: list[dict[str, str]] | list[Message]) -> PromptId:
     ...     [{"role": "user", "content": "Hi"}])
     True
     """
-    turns = []
+    parts: list[str] = []
     for m in messages:
         role, content = (m.role, m.content) if isinstance(m, Message) else (m["role"], m["content"])
-        turns.append([role, normalize_text(content)])
-    return PromptId("p_" + _digest(turns))
+        parts += (role, normalize_text(content))
+    return PromptId("p_" + _digest(parts))
 
 
 def make_response_id(
