@@ -4,22 +4,43 @@ Values refer to response ids, never to screen positions; the order shown is stor
 on the judgment (``response_ids``). A pairwise scale of n points reads left to right: on an odd
 scale the middle point is a tie, on an even scale there is none; the strength is the distance
 from the middle (1 = slightly better … n // 2 = much better), as in ``PairwiseValue``.
+
+Projects with ``span_flags`` or a ``critique`` add fine-grained feedback beside the kind's value,
+in the same ``judgments.value`` JSON: ``"spans"`` (a list of ``{"response_id", "start", "end",
+"label", "text"}``, offsets in Unicode code points into the response's original text, end
+exclusive, ``text`` the quoted slice) and ``"critique"`` (the written critique). Readers of the
+kind's value ignore the extra keys, so the value still fits the ``Judgment`` record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection, event, select
+from sqlalchemy.orm import Session, object_session
 
 from preflab.errors import InputError
 from preflab.records import BinaryValue, PairwiseValue, RatingValue, validate_record
-from preflab.store.tables import ProjectRow
+from preflab.records.models import ResponseId
+from preflab.store.tables import ProjectRow, ResponseRow
 
-__all__ = ["FLAGS", "JudgmentCreate", "build_value", "scale_labels"]
+__all__ = ["FLAGS", "MAX_SPANS", "JudgmentCreate", "SpanCreate", "build_value", "scale_labels"]
 
 FLAGS = ("harmful", "unsure", "broken", "all_bad")
+MAX_SPANS = 200
+
+
+class SpanCreate(BaseModel):
+    """A flagged span of one shown response: ``text[start:end]`` of its original text."""
+
+    response_id: str = Field(min_length=1, max_length=64)
+    start: int
+    end: int
+    label: str = Field(min_length=1, max_length=60)
+    text: str = Field(max_length=20000)
 
 
 class JudgmentCreate(BaseModel):
@@ -28,7 +49,8 @@ class JudgmentCreate(BaseModel):
     Only the fields of the project's kind are read: ``choice`` (pairwise: ``"1"``…``"n"``
     counted on screen from the left, ``"tie"`` or ``"both_bad"``), ``ranks`` (ranking: response
     id → rank, 1 best, equal ranks are ties), ``all_bad`` (ranking), ``scores`` (rating:
-    response id → attribute → score), ``label`` and ``reasons`` (binary).
+    response id → attribute → score), ``label`` and ``reasons`` (binary);
+    ``spans`` and ``critique`` where the project asks for them.
     """
 
     submission_id: str = Field(min_length=8, max_length=200)
@@ -40,6 +62,8 @@ class JudgmentCreate(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     comment: str | None = Field(default=None, max_length=20000)
     flags: list[str] = Field(default_factory=list)
+    spans: list[SpanCreate] = Field(default_factory=list, max_length=MAX_SPANS)
+    critique: str | None = Field(default=None, max_length=20000)
     started_at_ms: int | None = None
 
 
@@ -127,16 +151,125 @@ def _binary(project: ProjectRow, shown: Sequence[str], sub: JudgmentCreate) -> d
     bad = [r for r in sub.reasons if r not in allowed]
     if bad:
         raise InputError(f"unknown reason tags {bad}", field="reasons")
-    value = BinaryValue(response_id=shown[0], label=sub.label, reasons=tuple(sub.reasons))
+    value = BinaryValue(response_id=ResponseId(shown[0]), label=sub.label, reasons=tuple(sub.reasons))
     return value.model_dump(mode="json")
 
 
-def build_value(project: ProjectRow, shown: Sequence[str], sub: JudgmentCreate) -> dict[str, Any]:
+_unit = threading.local()  # the session and connection of this thread's latest transaction
+
+
+@event.listens_for(Session, "after_begin")
+def _remember_transaction(session: Session, _tx: Any, connection: Connection) -> None:
+    _unit.current = (session, connection)
+
+
+def _response_texts(project: ProjectRow, shown: Sequence[str]) -> dict[str, str]:
+    """Read the shown responses' texts in the submission's own unit of work.
+
+    The submit path may hand over a project detached from its session; then the session of
+    this thread's open transaction (the submit's ``db.write()``) is used. Callers that have the
+    texts should pass them to :func:`build_value` instead.
+    """
+    session = object_session(project)
+    conn: Connection | None = session.connection() if session is not None else None
+    if conn is None:
+        held = getattr(_unit, "current", None)
+        if held is not None and held[0].in_transaction() and not held[1].closed:
+            conn = held[1]
+    if conn is None:
+        raise InputError("the responses' texts are needed to check spans", field="spans")
+    responses = ResponseRow.__table__
+    rows = conn.execute(select(responses.c.response_id, responses.c.content)
+                        .where(responses.c.response_id.in_(list(shown))))
+    return {rid: content for rid, content in rows}
+
+
+def _check_span_text(i: int, span: Mapping[str, Any], text: str | None) -> None:
+    at = f"spans.{i}"
+    start, end = span["start"], span["end"]
+    if text is None:
+        raise InputError(f"response {span['response_id']!r} is not stored",
+                         field=f"{at}.response_id", value=span["response_id"])
+    if not start < len(text):
+        raise InputError(f"span {i} start must be within 0..{len(text) - 1}, got {start}",
+                         field=f"{at}.start", value=start)
+    if not end <= len(text):
+        raise InputError(f"span {i} end must be within {start + 1}..{len(text)}, got {end}",
+                         field=f"{at}.end", value=end)
+    if text[start:end] != span["text"]:
+        raise InputError(
+            f"span {i} text does not match the response's characters {start}..{end}",
+            field=f"{at}.text", value=str(span["text"])[:80])
+
+
+def _spans(project: ProjectRow, shown: Sequence[str], spans: Sequence[SpanCreate],
+           texts: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    config = project.config or {}
+    if not config.get("span_flags"):
+        raise InputError("this project does not flag spans", field="spans")
+    labels = list(config.get("span_labels") or [])
+    texts = texts if texts is not None else _response_texts(project, shown)
+    seen: set[tuple[str, int, int, str]] = set()
+    out = []
+    for i, sp in enumerate(spans):
+        at = f"spans.{i}"
+        if sp.response_id not in shown:
+            raise InputError(f"span {i} names a response not shown: {sp.response_id!r}",
+                             field=f"{at}.response_id", value=sp.response_id)
+        if sp.label not in labels:
+            raise InputError(f"unknown span label {sp.label!r}; known: {labels}",
+                             field=f"{at}.label", value=sp.label)
+        if sp.start < 0:
+            raise InputError(f"span {i} start must be 0 or more, got {sp.start}",
+                             field=f"{at}.start", value=sp.start)
+        if sp.end <= sp.start:
+            raise InputError(f"span {i} end must be after its start {sp.start}, got {sp.end}",
+                             field=f"{at}.end", value=sp.end)
+        key = (sp.response_id, sp.start, sp.end, sp.label)
+        if key in seen:
+            raise InputError(f"span {i} repeats an earlier span", field=at)
+        seen.add(key)
+        span = sp.model_dump()
+        _check_span_text(i, span, texts.get(sp.response_id))
+        out.append(span)
+    return out
+
+
+def _add_feedback(project: ProjectRow, shown: Sequence[str], sub: JudgmentCreate,
+                  value: dict[str, Any], texts: Mapping[str, str] | None) -> dict[str, Any]:
+    mode = (project.config or {}).get("critique", "off")
+    critique = (sub.critique or "").strip()
+    if critique and mode == "off":
+        raise InputError("this project asks for no critique", field="critique")
+    if mode == "required" and not critique:
+        raise InputError("write a critique of the response", field="critique")
+    if sub.spans:
+        value["spans"] = _spans(project, shown, sub.spans, texts)
+    if critique:
+        value["critique"] = critique
+    return value
+
+
+def build_value(project: ProjectRow, shown: Sequence[str], sub: JudgmentCreate,
+                texts: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the judgment value (relative to response ids) for a submission.
+
+    Args:
+        project: the project row.
+        shown: the response ids in the order shown.
+        sub: the submission.
+        texts: response id → original text, to check flagged spans against; when not
+            given they are read in the submission's unit of work.
 
     Raises:
         InputError: the submission does not fit the project's question (names the field).
     """
+    value = _kind_value(project, shown, sub)
+    return _add_feedback(project, shown, sub, value, texts)
+
+
+def _kind_value(project: ProjectRow, shown: Sequence[str], sub: JudgmentCreate
+                ) -> dict[str, Any]:
     bad_flags = [f for f in sub.flags if f not in FLAGS]
     if bad_flags:
         raise InputError(f"unknown flags {bad_flags}; known: {list(FLAGS)}", field="flags")

@@ -10,11 +10,15 @@ from pydantic import BaseModel, Field, model_validator
 from preflab.records.models import PAIRWISE_SCALES
 from preflab.store.tables import ProjectRow
 
-__all__ = ["HELPSTEER_ATTRIBUTES", "ProjectCreate", "ProjectPublic", "build_project_row",
-           "slugify"]
+__all__ = ["DEFAULT_SPAN_LABELS", "HELPSTEER_ATTRIBUTES", "ProjectCreate", "ProjectPublic",
+           "build_project_row", "slugify"]
 
 # HelpSteer2 (Wang et al., 2024, arXiv:2406.08673, sec. 2): five attributes on a 0-4 scale.
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+
+# Span labels of fine-grained feedback, after Wu et al. (2023, arXiv:2306.01693): a span of a
+# response is flagged as a factual error, unsafe or irrelevant content.
+DEFAULT_SPAN_LABELS = ("factual error", "unsafe", "irrelevant")
 
 
 def slugify(name: str) -> str:
@@ -37,9 +41,18 @@ class ProjectCreate(BaseModel):
     gold_share: float = Field(default=0.0, ge=0.0, le=0.5)
     reason_tags: list[str] = Field(default_factory=list)
     allow_comment: bool = True
+    span_flags: bool = False
+    span_labels: list[str] = Field(default_factory=list, max_length=9)
+    critique: bool | Literal["required"] = False
 
     @model_validator(mode="after")
     def _check(self) -> ProjectCreate:
+        if self.span_flags and not self.span_labels:
+            self.span_labels = list(DEFAULT_SPAN_LABELS)
+        labels = [x.strip() for x in self.span_labels]
+        if any(not x or len(x) > 60 for x in labels) or len(set(labels)) != len(labels):
+            raise ValueError("span_labels must be distinct, non-empty and at most 60 characters")
+        self.span_labels = labels
         if self.kind == "pairwise" and self.scale not in PAIRWISE_SCALES:
             raise ValueError(f"scale must be one of {PAIRWISE_SCALES}, got {self.scale}")
         if self.kind == "rating" and not self.attributes:
@@ -75,6 +88,10 @@ class ProjectPublic(BaseModel):
         )
 
 
+def _critique_mode(critique: bool | str) -> str:
+    return "required" if critique == "required" else ("optional" if critique else "off")
+
+
 def build_project_row(spec: ProjectCreate, project_id: str | None = None) -> ProjectRow:
     """Return the project row for a validated config."""
     return ProjectRow(
@@ -89,5 +106,7 @@ def build_project_row(spec: ProjectCreate, project_id: str | None = None) -> Pro
         overlap_share=spec.overlap_share,
         gold_share=spec.gold_share,
         config={"reason_tags": spec.reason_tags, "allow_comment": spec.allow_comment,
-                "scale_min": 0, "scale_max": 4},
+                "scale_min": 0, "scale_max": 4, "span_flags": spec.span_flags,
+                "span_labels": spec.span_labels if spec.span_flags else [],
+                "critique": _critique_mode(spec.critique)},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -61,6 +62,8 @@ def _task_page(request: Request, user: Any, db: Any, assignment_id: str,
         "user": user, "view": view, "project": view.project, "error": error,
         "labels": scale_labels(view.project.scale) if view.project.kind == "pairwise" else [],
         "flags": FLAGS, "config": view.project.config or {},
+        # the original texts: span offsets count characters of these, not of the rendered HTML
+        "span_texts": {r.response_id: r.content for r in view.task.responses},
     }, status)
 
 
@@ -79,6 +82,13 @@ def _submission(form: Any) -> JudgmentCreate:
             scores.setdefault(rid, {})[attr] = float(v)
     label = form.get("label")
     started = form.get("started_at_ms")
+    spans_text = str(form.get("spans") or "").strip() or "[]"
+    try:
+        spans = json.loads(spans_text)
+    except json.JSONDecodeError:
+        raise InputError("the flagged spans are not valid JSON", field="spans") from None
+    if not isinstance(spans, list):
+        raise InputError("the flagged spans must be a JSON list", field="spans")
     try:
         return JudgmentCreate(
             submission_id=form.get("submission_id") or "",
@@ -90,9 +100,16 @@ def _submission(form: Any) -> JudgmentCreate:
             reasons=form.getlist("reasons"),
             comment=(form.get("comment") or "").strip() or None,
             flags=form.getlist("flags"),
+            spans=spans,
+            critique=(form.get("critique") or "").strip() or None,
             started_at_ms=int(started) if started and str(started).isdigit() else None,
         )
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ())) or "submission_id"
+        raise InputError(f"the form is incomplete or malformed: {field}: {err.get('msg')}",
+                         field=field) from None
+    except ValueError as exc:
         raise InputError(f"the form is incomplete or malformed: {exc}",
                          field="submission_id") from None
 
