@@ -6,6 +6,8 @@ Starts the app (uvicorn, one process) on SQLite and on PostgreSQL, then:
    p50/p99 of both calls. Baseline in the same run: the same clients hitting ``GET /api/v1/me``
    (token auth, one indexed read) — the ratio says how much of the per-request budget the
    queue and the submit transaction take.
+   Also prints the server's CPU time per next+submit pair (all its processes), a figure that
+   moves less than the rates when other work shares the machine, and the load average.
 2. "Next task" on a project of 100,000 items: p50/p99 of the queue call in process (store
    query, one transaction) and over HTTP (one client).
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import psutil
 from sqlalchemy import insert
 
 from preflab.records import make_prompt_id, make_response_id
@@ -90,6 +93,20 @@ def setup(url: str, items: int, big: int) -> tuple[list[str], str, str]:
     db.analyze()  # as the app does after an import
     db.dispose()
     return tokens, "bench", "big"
+
+
+def server_cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """Return the CPU time (user + system) used so far by the server and its workers."""
+    procs = [psutil.Process(proc.pid)]
+    procs += procs[0].children(recursive=True)
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def start(url: str, workspace: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
@@ -177,10 +194,15 @@ def bench_backend(name: str, url: str, workspace: Path, seconds: float, items: i
     try:
         me = asyncio.run(run_clients(base, tokens, project, seconds / 2, "me"))
         me_rate = len(me["me"]) / (seconds / 2)
+        cpu0 = server_cpu_seconds(proc)
         lat = asyncio.run(run_clients(base, tokens, project, seconds, "work"))
+        cpu = server_cpu_seconds(proc) - cpu0
         rate = len(lat["submit"]) / seconds
         print(f"[{name}] {CLIENTS} clients: {rate:,.0f} submits/s "
               f"(each with its next-task call; {2 * rate:,.0f} requests/s)")
+        print(f"[{name}]   server CPU {1000 * cpu / max(len(lat['submit']), 1):.2f} ms per "
+              f"next+submit pair; load average {os.getloadavg()[0]:.1f} "
+              f"({os.cpu_count()} CPUs)")
         print(f"[{name}]   submit  p50 {pct(lat['submit'], .5):6.1f} ms  p99 {pct(lat['submit'], .99):6.1f} ms")
         print(f"[{name}]   next    p50 {pct(lat['next'], .5):6.1f} ms  p99 {pct(lat['next'], .99):6.1f} ms")
         print(f"[{name}]   baseline GET /api/v1/me: {me_rate:,.0f} requests/s, "

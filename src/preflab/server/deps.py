@@ -35,12 +35,14 @@ __all__ = [
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_db(request: Request) -> Database:
+# get_db and get_settings do no I/O: as coroutines they run on the event loop instead of
+# costing each request a hop to a worker thread and back.
+async def get_db(request: Request) -> Database:
     """Return the app's database handle."""
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """Return the app's settings."""
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -56,8 +58,8 @@ def _load_user(request: Request, db: Database) -> User | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("the Authorization header must be 'Bearer <token>'",
                             field="authorization")
-        with db.read() as s:
-            user = collect.get_user_by_token_hash(s, hash_token(token.strip()))
+        with db.connect() as conn:
+            user = collect.load_user_by_token_hash(conn, hash_token(token.strip()))
         if user is None or not user.is_active:
             raise AuthError("unknown, revoked or disabled API token", field="authorization")
         request.state.via_token = True
@@ -65,8 +67,8 @@ def _load_user(request: Request, db: Database) -> User | None:
     uid = request.session.get("uid") if "session" in request.scope else None
     if not uid:
         return None
-    with db.read() as s:
-        user = collect.get_user(s, uid)
+    with db.connect() as conn:
+        user = collect.load_user(conn, uid)
     if user is None or not user.is_active:
         request.session.clear()
         return None
@@ -134,8 +136,8 @@ def visible_project(db: Database, user: User, project_id: str) -> ProjectRow:
     Raises:
         NotFoundError: no such project, or the user is not a member (same answer for both).
     """
-    with db.read() as s:
-        project = collect.project_for_user(s, project_id, user)
+    with db.connect() as conn:
+        project = collect.load_project_for_user(conn, project_id, user)
     if project is None:
         raise NotFoundError(f"no project {project_id!r}", field="project_id")
     return project

@@ -17,7 +17,7 @@ from preflab.server.db import Database
 from preflab.server.judging import JudgmentCreate, build_value
 from preflab.settings import Settings
 from preflab.store.queries import collect
-from preflab.store.tables import Assignment, JudgmentRow, ProjectRow, User, utcnow
+from preflab.store.tables import JudgmentRow, ProjectRow, User, utcnow
 
 __all__ = ["SWEEP_SECONDS", "TaskView", "serve_next", "show_task", "skip", "submit"]
 
@@ -58,17 +58,16 @@ def _iso(ts: datetime | None) -> str | None:
 
 
 def _view(db_session: Any, project: ProjectRow, user: User, task: collect.Task) -> TaskView:
-    current = collect.current_guideline(db_session, project.project_id)
-    last = collect.member_guideline_version(db_session, project.project_id, user.user_id)
+    version, text, last, old_text = collect.load_guideline_state(
+        db_session.connection(), project.project_id, user.user_id
+    )
     changes: list[str] = []
-    if current is not None and last is not None and last != current.version:
-        old = collect.get_guideline(db_session, project.project_id, last)
+    if version is not None and last is not None and last != version:
         changes = list(difflib.unified_diff(
-            (old.text if old else "").splitlines(), current.text.splitlines(),
-            f"version {last}", f"version {current.version}", lineterm="", n=1,
+            (old_text or "").splitlines(), text.splitlines(),
+            f"version {last}", f"version {version}", lineterm="", n=1,
         ))
-    return TaskView(task, project, current.version if current else None,
-                    current.text if current else "", changes)
+    return TaskView(task, project, version, text, changes)
 
 
 def serve_next(db: Database, settings: Settings, project: ProjectRow, user: User) -> TaskView | None:
@@ -110,13 +109,15 @@ def submit(
     )
     try:
         with db.write() as s:
-            a = s.get(Assignment, assignment_id)
-            if a is None or a.user_id != user.user_id:
+            ctx = collect.load_submit_context(s.connection(), assignment_id)
+            if ctx is None or ctx.user_id != user.user_id:
                 raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
-            project = collect.get_project(s, a.project_id or "")
-            value = build_value(project, list(a.shown_order or []), sub)
-            current = collect.current_guideline(s, project.project_id)
-            version = current.version if current else None
+            project = ctx.project
+            # flagged spans are checked against the responses' texts in this transaction
+            texts = (collect.load_response_texts(s.connection(), ctx.shown_order)
+                     if getattr(sub, "spans", None) else None)
+            value = build_value(project, ctx.shown_order, sub, texts)
+            version = ctx.guideline_version
             row, created = collect.submit_judgment(
                 s,
                 assignment_id=assignment_id,
@@ -129,7 +130,7 @@ def submit(
                 comment=sub.comment,
                 flags=sub.flags,
             )
-            if created:
+            if created and (not ctx.is_member or ctx.last_guideline_version != version):
                 collect.set_member_guideline_version(s, project.project_id, user.user_id,
                                                      version)
             return row, created

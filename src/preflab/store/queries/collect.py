@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from preflab.errors import ConflictError, InputError, NotFoundError
@@ -36,12 +36,14 @@ from preflab.store.tables import (
     JudgmentRow,
     ProjectMember,
     ProjectRow,
+    ResponseRow,
     User,
 )
 
 __all__ = [
     "ROLES",
     "Progress",
+    "SubmitContext",
     "Task",
     "add_guideline_version",
     "add_items",
@@ -67,6 +69,12 @@ __all__ = [
     "list_members",
     "list_projects",
     "list_users",
+    "load_guideline_state",
+    "load_project_for_user",
+    "load_response_texts",
+    "load_submit_context",
+    "load_user",
+    "load_user_by_token_hash",
     "make_item_id",
     "mark_gold",
     "member_guideline_version",
@@ -183,6 +191,144 @@ def get_user_by_token_hash(session: Session, token_hash: str) -> User | None:
         .where(ApiToken.token_hash == token_hash, ApiToken.revoked.is_(False))
     )
     return session.scalars(q).first()
+
+
+# Core statements for the per-request look-ups (built once: no ORM session, no statement
+# building per request). They return detached rows built from the columns.
+_USERS = User.__table__
+_PROJECTS = ProjectRow.__table__
+_MEMBERS = ProjectMember.__table__
+_USER_BY_TOKEN = (
+    select(_USERS)
+    .join(ApiToken.__table__, ApiToken.__table__.c.user_id == _USERS.c.user_id)
+    .where(ApiToken.__table__.c.token_hash == bindparam("token_hash"),
+           ApiToken.__table__.c.revoked == False)
+    .limit(1)
+)
+_USER_BY_ID = select(_USERS).where(_USERS.c.user_id == bindparam("user_id"))
+_PROJECT_BY_ID = select(_PROJECTS).where(_PROJECTS.c.project_id == bindparam("project_id"))
+_PROJECT_OF_MEMBER = (
+    select(_PROJECTS)
+    .join(_MEMBERS, _MEMBERS.c.project_id == _PROJECTS.c.project_id)
+    .where(_PROJECTS.c.project_id == bindparam("project_id"),
+           _MEMBERS.c.user_id == bindparam("user_id"))
+)
+
+
+def load_user_by_token_hash(conn: Connection, token_hash: str) -> User | None:
+    """Return the owner of an unrevoked token with this hash (detached), or None."""
+    row = conn.execute(_USER_BY_TOKEN, {"token_hash": token_hash}).first()
+    return None if row is None else User(**row._mapping)
+
+
+def load_user(conn: Connection, user_id: str) -> User | None:
+    """Return the user with this id (detached), or None."""
+    row = conn.execute(_USER_BY_ID, {"user_id": user_id}).first()
+    return None if row is None else User(**row._mapping)
+
+
+def load_project_for_user(conn: Connection, project_id: str, user: User) -> ProjectRow | None:
+    """Like :func:`project_for_user`, on a plain connection; the project comes back detached."""
+    if user.role == "admin":
+        row = conn.execute(_PROJECT_BY_ID, {"project_id": project_id}).first()
+    else:
+        row = conn.execute(_PROJECT_OF_MEMBER,
+                           {"project_id": project_id, "user_id": user.user_id}).first()
+    return None if row is None else ProjectRow(**row._mapping)
+
+
+_GUIDELINES = GuidelineRow.__table__
+_ASSIGNMENTS = Assignment.__table__
+_GUIDELINE_STATE = (
+    select(
+        _GUIDELINES.c.version,
+        _GUIDELINES.c.text,
+        select(_MEMBERS.c.last_guideline_version)
+        .where(_MEMBERS.c.project_id == bindparam("project_id"),
+               _MEMBERS.c.user_id == bindparam("user_id"))
+        .scalar_subquery().label("last_version"),
+    )
+    .where(_GUIDELINES.c.project_id == bindparam("project_id"))
+    .order_by(_GUIDELINES.c.version.desc())
+    .limit(1)
+)
+_GUIDELINE_TEXT = select(_GUIDELINES.c.text).where(
+    _GUIDELINES.c.project_id == bindparam("project_id"),
+    _GUIDELINES.c.version == bindparam("version"),
+)
+_SUBMIT_CONTEXT = (
+    select(
+        _ASSIGNMENTS.c.user_id.label("ctx_user_id"),
+        _ASSIGNMENTS.c.shown_order.label("ctx_shown_order"),
+        select(func.max(_GUIDELINES.c.version))
+        .where(_GUIDELINES.c.project_id == _ASSIGNMENTS.c.project_id)
+        .scalar_subquery().label("ctx_version"),
+        select(_MEMBERS.c.last_guideline_version)
+        .where(_MEMBERS.c.project_id == _ASSIGNMENTS.c.project_id,
+               _MEMBERS.c.user_id == _ASSIGNMENTS.c.user_id)
+        .scalar_subquery().label("ctx_last_version"),
+        select(_MEMBERS.c.user_id)
+        .where(_MEMBERS.c.project_id == _ASSIGNMENTS.c.project_id,
+               _MEMBERS.c.user_id == _ASSIGNMENTS.c.user_id)
+        .exists().label("ctx_is_member"),
+        *_PROJECTS.c,
+    )
+    .join_from(_ASSIGNMENTS, _PROJECTS, _PROJECTS.c.project_id == _ASSIGNMENTS.c.project_id)
+    .where(_ASSIGNMENTS.c.assignment_id == bindparam("assignment_id"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitContext:
+    """What a submission needs besides the judgment itself, read in one statement."""
+
+    user_id: str
+    shown_order: list[str]
+    project: ProjectRow
+    guideline_version: int | None  # the project's current version
+    last_guideline_version: int | None  # the version the user last worked under
+    is_member: bool
+
+
+def load_submit_context(conn: Connection, assignment_id: str) -> SubmitContext | None:
+    """Return the assignment's owner and order, its project and guideline versions, or None."""
+    row = conn.execute(_SUBMIT_CONTEXT, {"assignment_id": assignment_id}).first()
+    if row is None:
+        return None
+    m = row._mapping
+    project = ProjectRow(**{c.name: m[c] for c in _PROJECTS.c})
+    return SubmitContext(m["ctx_user_id"], list(m["ctx_shown_order"] or []), project,
+                         m["ctx_version"], m["ctx_last_version"], bool(m["ctx_is_member"]))
+
+
+_RESPONSE_TEXTS = select(ResponseRow.__table__.c.response_id, ResponseRow.__table__.c.content).where(
+    ResponseRow.__table__.c.response_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def load_response_texts(conn: Connection, response_ids: Sequence[str]) -> dict[str, str]:
+    """Return response id → content for the stored ones among ``response_ids``."""
+    if not response_ids:
+        return {}
+    return {rid: text for rid, text in conn.execute(_RESPONSE_TEXTS, {"ids": list(response_ids)})}
+
+
+def load_guideline_state(
+    conn: Connection, project_id: str, user_id: str
+) -> tuple[int | None, str, int | None, str | None]:
+    """Return ``(current version, its text, user's last version, that version's text)``.
+
+    The last version's text is read only when it differs from the current one (for the diff).
+    """
+    row = conn.execute(_GUIDELINE_STATE, {"project_id": project_id, "user_id": user_id}).first()
+    if row is None:
+        return None, "", None, None
+    current, text, last = row
+    old_text: str | None = None
+    if last is not None and last != current:
+        old = conn.execute(_GUIDELINE_TEXT, {"project_id": project_id, "version": last}).scalar()
+        old_text = old or ""
+    return current, text or "", last, old_text
 
 
 # ---------------------------------------------------------------- projects and members

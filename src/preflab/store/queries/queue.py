@@ -6,6 +6,10 @@ Each item keeps two counters, ``done`` and ``reserved``, and the flag ``is_open`
 the condition under the row lock, so two annotators never get the last open slot of an item.
 On PostgreSQL the candidate select also takes ``FOR UPDATE SKIP LOCKED`` so concurrent servers
 skip rows being claimed instead of waiting. Functions take a session and never commit.
+
+Serving and submitting run prebuilt Core statements on the session's connection (built once
+at import, no ORM loads): the claim is one ``UPDATE … RETURNING`` that hands back the item, and
+the rows returned to callers are detached copies built from the columns.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from preflab.errors import ConflictError, InputError, NotFoundError
 from preflab.store.tables import (
@@ -67,91 +71,151 @@ class Task:
     reason: str
 
 
+_A = cast(Table, Assignment.__table__)
+_I = cast(Table, Item.__table__)
+_P = cast(Table, PromptRow.__table__)
+_R = cast(Table, ResponseRow.__table__)
+_J = cast(Table, JudgmentRow.__table__)
+
+
 def expire_reservations(session: Session, now: datetime) -> int:
     """Free reservations whose time ran out; return how many were freed."""
-    q = select(Assignment.assignment_id, Assignment.item_id).where(
-        Assignment.status == "reserved", Assignment.expires_at < now
+    q = select(_A.c.assignment_id, _A.c.item_id).where(
+        _A.c.status == "reserved", _A.c.expires_at < now
     )
+    conn = session.connection()
     freed = 0
-    for assignment_id, item_id in session.execute(q.limit(500)).all():
-        res = _update(
-            session,
-            update(Assignment)
-            .where(Assignment.assignment_id == assignment_id, Assignment.status == "reserved")
-            .values(status="expired")
-        )
-        if res.rowcount == 1:  # type: ignore[attr-defined]
-            _release(session, item_id)
+    for assignment_id, item_id in conn.execute(q.limit(500)).all():
+        res = conn.execute(_EXPIRE, {"b_assignment_id": assignment_id})
+        if res.rowcount == 1:
+            conn.execute(_RELEASE, {"b_item_id": item_id})
             freed += 1
     return freed
 
 
-def _update(session: Session, stmt: Any) -> Any:
-    # Counters change under concurrent writers: never patch loaded objects from the statement,
-    # callers re-read what they need.
-    return session.execute(stmt, execution_options={"synchronize_session": False})
+_EXPIRE = (
+    update(_A)
+    .where(_A.c.assignment_id == bindparam("b_assignment_id"), _A.c.status == "reserved")
+    .values(status="expired")
+)
+_RELEASE = (
+    update(_I)
+    .where(_I.c.item_id == bindparam("b_item_id"))
+    .values(reserved=_I.c.reserved - 1, is_open=(_I.c.done + _I.c.reserved - 1) < _I.c.target)
+)
+# The claim: take a slot only while one is free, and hand the item back in the same statement.
+_CLAIM = (
+    update(_I)
+    .where(_I.c.item_id == bindparam("b_item_id"), _I.c.done + _I.c.reserved < _I.c.target)
+    .values(reserved=_I.c.reserved + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
+    .returning(*_I.c)
+)
+# gold items are shown to every annotator: no slot limit
+_CLAIM_GOLD = (
+    update(_I)
+    .where(_I.c.item_id == bindparam("b_item_id"))
+    .values(reserved=_I.c.reserved + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
+    .returning(*_I.c)
+)
+_LIVE = (
+    select(_A)
+    .where(_A.c.project_id == bindparam("b_project_id"), _A.c.user_id == bindparam("b_user_id"),
+           _A.c.status == "reserved", _A.c.expires_at > bindparam("b_now"))
+    .limit(1)
+)
+_SERVED = select(func.count()).select_from(_A).where(
+    _A.c.project_id == bindparam("b_project_id"), _A.c.user_id == bindparam("b_user_id"),
+    _A.c.status != "expired",
+)
+_ASSIGNMENT = select(_A).where(_A.c.assignment_id == bindparam("b_assignment_id"))
+_ITEM = select(_I).where(_I.c.item_id == bindparam("b_item_id"))
+_PROMPT = select(_P).where(_P.c.prompt_id == bindparam("b_prompt_id"))
+_RESPONSES = select(_R).where(_R.c.response_id.in_(bindparam("b_ids", expanding=True)))
+_INSERT_ASSIGNMENT = insert(_A)
+_REUSE_ASSIGNMENT = (
+    update(_A)
+    .where(_A.c.assignment_id == bindparam("b_assignment_id"), _A.c.status == "expired")
+    .values(status="reserved", reserved_at=bindparam("b_now"), expires_at=bindparam("b_expires"),
+            shown_order=bindparam("b_order"), reason=bindparam("b_reason"))
+)
+# the assignment and its item in one statement (a submission needs both)
+_ASSIGNMENT_ITEM = (
+    select(_A.c.user_id, _A.c.status, _A.c.item_id, _A.c.reserved_at, _A.c.shown_order,
+           _I.c.prompt_id, _I.c.response_ids, _I.c.project_id, _I.c.batch_id, _I.c.is_gold)
+    .join_from(_A, _I, _I.c.item_id == _A.c.item_id)
+    .where(_A.c.assignment_id == bindparam("b_assignment_id"))
+)
+_BY_KEY = select(_J).where(_J.c.idempotency_key == bindparam("b_key")).limit(1)
+_TAKE = (
+    update(_A)
+    .where(_A.c.assignment_id == bindparam("b_assignment_id"), _A.c.status == bindparam("b_was"))
+    .values(status="submitted", judgment_id=bindparam("b_judgment_id"))
+)
+_DONE_RESERVED = (
+    update(_I)
+    .where(_I.c.item_id == bindparam("b_item_id"))
+    .values(done=_I.c.done + 1, reserved=_I.c.reserved - 1)
+)
+_DONE_FREE = (
+    update(_I)
+    .where(_I.c.item_id == bindparam("b_item_id"), _I.c.done + _I.c.reserved < _I.c.target)
+    .values(done=_I.c.done + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
+)
+_DONE_GOLD = (
+    update(_I)
+    .where(_I.c.item_id == bindparam("b_item_id"))
+    .values(done=_I.c.done + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
+)
+_INSERT_JUDGMENT = insert(_J)
 
 
-def _release(session: Session, item_id: str) -> None:
-    _update(
-        session,
-        update(Item)
-        .where(Item.item_id == item_id)
-        .values(reserved=Item.reserved - 1, is_open=(Item.done + Item.reserved - 1) < Item.target)
+def _candidates_stmt(gold: bool, postgres: bool) -> Any:
+    mine = _A.alias("mine")
+    q = (
+        select(_I.c.item_id, _I.c.priority, _I.c.done, _I.c.target, mine.c.status)
+        .select_from(_I.outerjoin(mine, and_(mine.c.item_id == _I.c.item_id,
+                                             mine.c.user_id == bindparam("b_user_id"))))
+        .where(_I.c.project_id == bindparam("b_project_id"), _I.c.is_gold == gold,
+               or_(mine.c.status.is_(None), mine.c.status == "expired"))
+        .order_by(_I.c.priority.desc(), _I.c.item_id.desc())
     )
+    if not gold:
+        # a plain comparison (not IS TRUE) lets SQLite walk the ix_items_open index
+        q = q.where(_I.c.is_open == True)
+    if postgres:
+        # rows another transaction is claiming right now are skipped, not waited for
+        return q.with_for_update(skip_locked=True, of=_I).limit(4)
+    return q.limit(16)
 
 
-def _claim(session: Session, item_id: str, is_gold: bool) -> bool:
-    cond = [Item.item_id == item_id]
-    if not is_gold:  # gold items are shown to every annotator; no slot limit
-        cond.append(Item.done + Item.reserved < Item.target)
-    res = _update(
-        session,
-        update(Item)
-        .where(*cond)
-        .values(reserved=Item.reserved + 1, is_open=(Item.done + Item.reserved + 1) < Item.target)
-    )
-    return res.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+_CANDIDATES = {(g, pg): _candidates_stmt(g, pg) for g in (False, True) for pg in (False, True)}
 
 
-def _shown_order(item: Item, user_id: str, seed: str) -> list[str]:
-    order = list(item.response_ids)
-    random.Random(_digest(seed, item.item_id, user_id)).shuffle(order)
+def _shown_order(response_ids: Sequence[str], item_id: str, user_id: str, seed: str) -> list[str]:
+    order = list(response_ids)
+    random.Random(_digest(seed, item_id, user_id)).shuffle(order)
     return order
 
 
 def _candidates(
-    session: Session, project_id: str, user_id: str, *, gold: bool, limit: int
+    conn: Connection, project_id: str, user_id: str, *, gold: bool
 ) -> list[tuple[str, int, int, int, str | None]]:
     """Open items in queue order that the user was not served (or whose serving expired).
 
     Returns ``(item_id, priority, done, target, status of the user's expired assignment)``.
     """
-    mine = aliased(Assignment)
-    q = (
-        select(Item.item_id, Item.priority, Item.done, Item.target, mine.status)
-        .outerjoin(mine, and_(mine.item_id == Item.item_id, mine.user_id == user_id))
-        .where(Item.project_id == project_id, Item.is_gold == gold,
-               or_(mine.status.is_(None), mine.status == "expired"))
-        .order_by(Item.priority.desc(), Item.item_id.desc())
-        .limit(limit)
-    )
-    if not gold:
-        # a plain comparison (not IS TRUE) lets SQLite walk the ix_items_open index
-        q = q.where(Item.is_open == True)
-    if session.get_bind().dialect.name == "postgresql":
-        # rows another transaction is claiming right now are skipped, not waited for
-        q = q.with_for_update(skip_locked=True, of=Item).limit(4)
-    return [tuple(r) for r in session.execute(q).all()]  # type: ignore[misc]
+    stmt = _CANDIDATES[gold, conn.dialect.name == "postgresql"]
+    rows = conn.execute(stmt, {"b_user_id": user_id, "b_project_id": project_id}).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 _MAX_ROUNDS = 50
 
 
-def _wants_gold(session: Session, project: ProjectRow, user_id: str) -> bool:
+def _wants_gold(conn: Connection, project: ProjectRow, user_id: str) -> bool:
     if project.gold_share <= 0:
         return False
-    n = _served_count(session, project.project_id, user_id) + 1
+    n = _served_count(conn, project.project_id, user_id) + 1
     # deterministic frequency: the n-th task is gold when floor(n·share) steps up
     return int(n * project.gold_share) > int((n - 1) * project.gold_share)
 
@@ -176,36 +240,33 @@ def next_task(
     item) is stored on the assignment.
     """
     now = now or utcnow()
-    live = session.scalars(
-        select(Assignment).where(
-            Assignment.project_id == project.project_id,
-            Assignment.user_id == user_id,
-            Assignment.status == "reserved",
-            Assignment.expires_at > now,
-        )
-    ).first()
+    conn = session.connection()
+    live = conn.execute(_LIVE, {"b_project_id": project.project_id, "b_user_id": user_id,
+                                "b_now": now}).first()
     if live is not None:
-        return get_task(session, live.assignment_id, user_id)
+        return _load_task(conn, Assignment(**live._mapping), None)
 
-    order = [True, False] if _wants_gold(session, project, user_id) else [False]
+    order = [True, False] if _wants_gold(conn, project, user_id) else [False]
     swept = False
     for _round in range(_MAX_ROUNDS):
         for gold in order:
-            candidates = _candidates(session, project.project_id, user_id, gold=gold, limit=16)
+            candidates = _candidates(conn, project.project_id, user_id, gold=gold)
             for item_id, priority, done, target, prev in candidates:
-                if not _claim(session, item_id, gold):
+                claimed = conn.execute(_CLAIM_GOLD if gold else _CLAIM,
+                                       {"b_item_id": item_id}).first()
+                if claimed is None:
                     continue  # another annotator took the slot since the select
                 if gold:
                     reason = (f"gold item: gold share {project.gold_share:.0%} of tasks was due "
-                              f"(task {_served_count(session, project.project_id, user_id) + 1})")
+                              f"(task {_served_count(conn, project.project_id, user_id) + 1})")
                 else:
                     reason = (
                         f"highest open priority ({priority}); {done} of {target} judgments "
                         "done; first in queue order (priority, then item id) not yet served "
                         "to you"
                     )
-                return _reserve(session, project, item_id, user_id, now, reservation_seconds,
-                                seed, reason, reuse=prev is not None)
+                return _reserve(conn, project, Item(**claimed._mapping), user_id, now,
+                                reservation_seconds, seed, reason, reuse=prev is not None)
             if candidates:
                 break  # every candidate was taken meanwhile: select again (fresh snapshot)
         else:
@@ -216,23 +277,14 @@ def next_task(
     return None
 
 
-def _served_count(session: Session, project_id: str, user_id: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).where(
-                Assignment.project_id == project_id,
-                Assignment.user_id == user_id,
-                Assignment.status != "expired",
-            )
-        )
-        or 0
-    )
+def _served_count(conn: Connection, project_id: str, user_id: str) -> int:
+    return conn.execute(_SERVED, {"b_project_id": project_id, "b_user_id": user_id}).scalar() or 0
 
 
 def _reserve(
-    session: Session,
+    conn: Connection,
     project: ProjectRow,
-    item_id: str,
+    item: Item,
     user_id: str,
     now: datetime,
     reservation_seconds: int,
@@ -241,45 +293,42 @@ def _reserve(
     *,
     reuse: bool,
 ) -> Task:
-    item = session.get(Item, item_id)
-    assert item is not None
     expires = now + timedelta(seconds=reservation_seconds)
-    order = _shown_order(item, user_id, seed)
-    assignment_id = "a_" + _digest(item_id, user_id)
-    old = session.get(Assignment, assignment_id) if reuse else None
-    if old is not None:  # an expired reservation of this user on this item: reuse its row
-        old.status, old.reserved_at, old.expires_at = "reserved", now, expires
-        old.shown_order, old.reason = order, reason
-        assignment = old
+    order = _shown_order(item.response_ids, item.item_id, user_id, seed)
+    assignment_id = "a_" + _digest(item.item_id, user_id)
+    values = {"assignment_id": assignment_id, "item_id": item.item_id, "user_id": user_id,
+              "project_id": project.project_id, "status": "reserved", "reserved_at": now,
+              "expires_at": expires, "shown_order": order, "reason": reason,
+              "judgment_id": None}
+    if reuse:  # an expired reservation of this user on this item: reuse its row
+        res = conn.execute(_REUSE_ASSIGNMENT, {"b_assignment_id": assignment_id, "b_now": now,
+                                               "b_expires": expires, "b_order": order,
+                                               "b_reason": reason})
+        if res.rowcount != 1:
+            raise ConflictError(f"task {assignment_id} changed meanwhile; retry",
+                                field="assignment_id")
+        row = conn.execute(_ASSIGNMENT, {"b_assignment_id": assignment_id}).one()
+        assignment = Assignment(**row._mapping)
     else:
-        assignment = Assignment(
-            assignment_id=assignment_id,
-            item_id=item_id,
-            user_id=user_id,
-            project_id=project.project_id,
-            status="reserved",
-            reserved_at=now,
-            expires_at=expires,
-            shown_order=order,
-            reason=reason,
-        )
-        session.add(assignment)
-    session.flush()
-    return _load_task(session, assignment, item)
+        conn.execute(_INSERT_ASSIGNMENT, values)
+        assignment = Assignment(**values)
+    return _load_task(conn, assignment, item)
 
 
-def _load_task(session: Session, assignment: Assignment, item: Item) -> Task:
-    prompt = session.get(PromptRow, item.prompt_id)
-    if prompt is None:
+def _load_task(conn: Connection, assignment: Assignment, item: Item | None) -> Task:
+    if item is None:
+        row = conn.execute(_ITEM, {"b_item_id": assignment.item_id}).one()
+        item = Item(**row._mapping)
+    prompt_row = conn.execute(_PROMPT, {"b_prompt_id": item.prompt_id}).first()
+    if prompt_row is None:
         raise NotFoundError(f"item {item.item_id} names a missing prompt {item.prompt_id}")
     order = list(assignment.shown_order or item.response_ids)
-    rows = {r.response_id: r for r in session.scalars(
-        select(ResponseRow).where(ResponseRow.response_id.in_(order))
-    )}
+    rows = {r.response_id: r for r in conn.execute(_RESPONSES, {"b_ids": order})}
     missing = [r for r in order if r not in rows]
     if missing:
         raise NotFoundError(f"item {item.item_id} names missing responses {missing}")
-    return Task(assignment, item, prompt, [rows[r] for r in order], assignment.reason or "")
+    return Task(assignment, item, PromptRow(**prompt_row._mapping),
+                [ResponseRow(**rows[r]._mapping) for r in order], assignment.reason or "")
 
 
 def get_task(session: Session, assignment_id: str, user_id: str | None) -> Task:
@@ -293,19 +342,17 @@ def get_task(session: Session, assignment_id: str, user_id: str | None) -> Task:
     Raises:
         NotFoundError: no such assignment for this user (another user's is "not found" too).
     """
-    a = session.get(Assignment, assignment_id)
-    if a is None or (user_id is not None and a.user_id != user_id):
+    conn = session.connection()
+    row = conn.execute(_ASSIGNMENT, {"b_assignment_id": assignment_id}).first()
+    if row is None or (user_id is not None and row.user_id != user_id):
         raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
-    item = session.get(Item, a.item_id)
-    assert item is not None
-    return _load_task(session, a, item)
+    return _load_task(conn, Assignment(**row._mapping), None)
 
 
 def find_judgment_by_key(session: Session, idempotency_key: str) -> JudgmentRow | None:
-    """Return the judgment stored under this submission id, or None."""
-    return session.scalars(
-        select(JudgmentRow).where(JudgmentRow.idempotency_key == idempotency_key)
-    ).first()
+    """Return the judgment stored under this submission id (detached), or None."""
+    row = session.connection().execute(_BY_KEY, {"b_key": idempotency_key}).first()
+    return None if row is None else JudgmentRow(**row._mapping)
 
 
 def submit_judgment(
@@ -342,44 +389,26 @@ def submit_judgment(
                 field="submission_id",
             )
         return prior, False
-    a = session.get(Assignment, assignment_id)
+    conn = session.connection()
+    a = conn.execute(_ASSIGNMENT_ITEM, {"b_assignment_id": assignment_id}).first()
     if a is None or a.user_id != user_id:
         raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
-    item = session.get(Item, a.item_id)
-    assert item is not None
+    item = a  # the row carries the item's columns too
     if a.status in ("submitted", "skipped"):
         raise ConflictError(
             f"task {assignment_id} was already {a.status}; ask for the next task",
             field="assignment_id",
         )
-    was = a.status
     judgment_id = "j_" + _digest(idempotency_key, user_id)
-    took = _update(
-        session,
-        update(Assignment)
-        .where(Assignment.assignment_id == assignment_id, Assignment.status == was)
-        .values(status="submitted", judgment_id=judgment_id)
-    )
-    if took.rowcount != 1:  # type: ignore[attr-defined]
+    took = conn.execute(_TAKE, {"b_assignment_id": assignment_id, "b_was": a.status,
+                                "b_judgment_id": judgment_id})
+    if took.rowcount != 1:
         raise ConflictError(f"task {assignment_id} changed meanwhile; retry", field="assignment_id")
-    if was == "reserved":
-        _update(
-            session,
-            update(Item)
-            .where(Item.item_id == item.item_id)
-            .values(done=Item.done + 1, reserved=Item.reserved - 1)
-        )
+    if a.status == "reserved":
+        conn.execute(_DONE_RESERVED, {"b_item_id": item.item_id})
     else:  # expired: the slot was released, take a free one if any is left
-        cond = [Item.item_id == item.item_id]
-        if not item.is_gold:
-            cond.append(Item.done + Item.reserved < Item.target)
-        res = _update(
-            session,
-            update(Item)
-            .where(*cond)
-            .values(done=Item.done + 1, is_open=(Item.done + Item.reserved + 1) < Item.target)
-        )
-        if res.rowcount != 1:  # type: ignore[attr-defined]
+        res = conn.execute(_DONE_GOLD if item.is_gold else _DONE_FREE, {"b_item_id": item.item_id})
+        if res.rowcount != 1:
             raise ConflictError(
                 "your reservation of this task expired and other annotators filled it; "
                 "ask for the next task",
@@ -388,33 +417,33 @@ def submit_judgment(
     started = _aware(started_at) or _aware(a.reserved_at)
     if started is not None and (started > now or started < now - timedelta(days=2)):
         started = _aware(a.reserved_at)
-    row = JudgmentRow(
-        judgment_id=judgment_id,
-        prompt_id=item.prompt_id,
-        response_ids=list(a.shown_order or item.response_ids),
-        kind=kind,
-        judge_id=user_id,
-        value=value,
-        item_id=item.item_id,
-        project_id=item.project_id,
-        guideline_version=guideline_version,
-        batch_id=item.batch_id,
-        started_at=started,
-        submitted_at=now,
-        comment=comment or None,
-        flags=list(flags),
-        idempotency_key=idempotency_key,
-        source="app",
-    )
-    session.add(row)
+    values = {
+        "judgment_id": judgment_id,
+        "prompt_id": item.prompt_id,
+        "response_ids": list(a.shown_order or item.response_ids),
+        "kind": kind,
+        "judge_id": user_id,
+        "value": value,
+        "item_id": item.item_id,
+        "project_id": item.project_id,
+        "guideline_version": guideline_version,
+        "batch_id": item.batch_id,
+        "started_at": started,
+        "submitted_at": now,
+        "comment": comment or None,
+        "flags": list(flags),
+        "idempotency_key": idempotency_key,
+        "source": "app",
+        "source_line": None,
+    }
     try:
-        session.flush()
+        conn.execute(_INSERT_JUDGMENT, values)
     except IntegrityError as exc:  # a concurrent twin with the same key won the race
         raise ConflictError(
             "this submission is being stored by a concurrent request; retry to get it",
             field="submission_id",
         ) from exc
-    return row, True
+    return JudgmentRow(**values), True
 
 
 def skip_task(session: Session, assignment_id: str, user_id: str, reason: str) -> None:
@@ -426,15 +455,18 @@ def skip_task(session: Session, assignment_id: str, user_id: str, reason: str) -
     """
     if not reason.strip():
         raise InputError("say why you skip this task", field="reason")
-    a = session.get(Assignment, assignment_id)
+    conn = session.connection()
+    a = conn.execute(_ASSIGNMENT, {"b_assignment_id": assignment_id}).first()
     if a is None or a.user_id != user_id:
         raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
-    res = _update(
-        session,
-        update(Assignment)
-        .where(Assignment.assignment_id == assignment_id, Assignment.status == "reserved")
-        .values(status="skipped", reason=f"skipped: {reason.strip()[:500]}")
-    )
-    if res.rowcount == 1:  # type: ignore[attr-defined]
-        _release(session, a.item_id)
-    session.flush()
+    res = conn.execute(_SKIP, {"b_assignment_id": assignment_id,
+                               "b_reason": f"skipped: {reason.strip()[:500]}"})
+    if res.rowcount == 1:
+        conn.execute(_RELEASE, {"b_item_id": a.item_id})
+
+
+_SKIP = (
+    update(_A)
+    .where(_A.c.assignment_id == bindparam("b_assignment_id"), _A.c.status == "reserved")
+    .values(status="skipped", reason=bindparam("b_reason"))
+)
