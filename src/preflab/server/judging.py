@@ -14,13 +14,12 @@ kind's value ignore the extra keys, so the value still fits the ``Judgment`` rec
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, event, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from preflab.errors import InputError
 from preflab.records import BinaryValue, PairwiseValue, RatingValue, validate_record
@@ -155,32 +154,20 @@ def _binary(project: ProjectRow, shown: Sequence[str], sub: JudgmentCreate) -> d
     return value.model_dump(mode="json")
 
 
-_unit = threading.local()  # the session and connection of this thread's latest transaction
-
-
-@event.listens_for(Session, "after_begin")
-def _remember_transaction(session: Session, _tx: Any, connection: Connection) -> None:
-    _unit.current = (session, connection)
-
-
 def _response_texts(project: ProjectRow, shown: Sequence[str]) -> dict[str, str]:
-    """Read the shown responses' texts in the submission's own unit of work.
+    """Read the shown responses' texts through the project's own session.
 
-    The submit path may hand over a project detached from its session; then the session of
-    this thread's open transaction (the submit's ``db.write()``) is used. Callers that have the
-    texts should pass them to :func:`build_value` instead.
+    The app's submit path passes the texts it read in its transaction to :func:`build_value`;
+    this covers callers holding a project attached to a session.
     """
     session = object_session(project)
-    conn: Connection | None = session.connection() if session is not None else None
-    if conn is None:
-        held = getattr(_unit, "current", None)
-        if held is not None and held[0].in_transaction() and not held[1].closed:
-            conn = held[1]
-    if conn is None:
+    if session is None:
         raise InputError("the responses' texts are needed to check spans", field="spans")
     responses = ResponseRow.__table__
-    rows = conn.execute(select(responses.c.response_id, responses.c.content)
-                        .where(responses.c.response_id.in_(list(shown))))
+    rows = session.connection().execute(
+        select(responses.c.response_id, responses.c.content)
+        .where(responses.c.response_id.in_(list(shown)))
+    )
     return {rid: content for rid, content in rows}
 
 
