@@ -17,6 +17,16 @@ _DB = typer.Option(None, "--db", help="Database URL (default: the workspace's SQ
 _WS = typer.Option(None, "--workspace", "-w", help="Workspace folder.")
 
 
+def _critique_option(value: str) -> bool | str:
+    from preflab.errors import UsageError
+
+    options = {"off": False, "optional": True, "required": "required"}
+    if value not in options:
+        raise UsageError(f"--critique must be off, optional or required; got {value!r}",
+                         field="critique", value=value)
+    return options[value]
+
+
 @projects_app.command("create")
 def create(
     name: str = typer.Argument(..., help="Project name (its id is the slug)."),
@@ -30,6 +40,11 @@ def create(
     overlap_share: float = typer.Option(1.0, "--overlap-share",
                                         help="Share of items that get the overlap."),
     gold_share: float = typer.Option(0.0, "--gold-share", help="Share of tasks that are gold."),
+    span_labels: str = typer.Option(
+        "", "--span-labels",
+        help="Let annotators flag spans of a response with these labels, comma-separated "
+             "(e.g. 'factual error,unsafe'); 'default' for the built-in labels."),
+    critique: str = typer.Option("off", "--critique", help="Written critique: off, optional or required."),
     db: str = _DB,
     workspace: Path = _WS,
 ) -> None:
@@ -49,6 +64,10 @@ def create(
             allow_both_bad=not no_both_bad,
             attributes=[a.strip() for a in attributes.split(",") if a.strip()],
             overlap=overlap, overlap_share=overlap_share, gold_share=gold_share,
+            span_flags=bool(span_labels.strip()),
+            span_labels=[] if span_labels.strip() in ("", "default")
+            else [a.strip() for a in span_labels.split(",") if a.strip()],
+            critique=_critique_option(critique),
         )
     except ValidationError as exc:
         err = exc.errors()[0]

@@ -58,6 +58,11 @@ async def create_project(request: Request, admin: AdminUser, db: DbDep) -> Respo
             gold_share=float(str(form.get("gold_share") or 0)),
             reason_tags=[a.strip() for a in str(form.get("reason_tags") or "").split(",")
                          if a.strip()],
+            span_flags=form.get("span_flags") == "on",
+            span_labels=[a.strip() for a in str(form.get("span_labels") or "").split(",")
+                         if a.strip()],
+            critique={"off": False, "optional": True, "required": "required"}.get(
+                str(form.get("critique") or "off"), False),
         )
     except (ValidationError, ValueError) as exc:
         msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
