@@ -268,3 +268,25 @@ def test_texts_equal_after_normalization_never_pair(tables, one, two):
 def test_helpsteer2_weights_match_the_published_model_card():
     reference = json.loads((Path(__file__).parents[1] / "reference" / "helpsteer2_weights.json").read_text())
     assert dict(zip(reference["attributes"], reference["weights"], strict=True)) == dict(HELPSTEER2_WEIGHTS)
+
+
+def test_helpsteer2_rows_of_one_prompt_make_a_pair_without_aggregation(tmp_path):
+    """HelpSteer2 stores one ratings row per response; one judge's rows of a prompt are compared."""
+    from preflab.derive import derive
+    from preflab.formats.registry import read
+
+    rows = [
+        {"prompt": "Name a prime.", "response": "4.", "helpfulness": 1, "correctness": 0,
+         "coherence": 4, "complexity": 0, "verbosity": 0},
+        {"prompt": "Name a prime.", "response": "5.", "helpfulness": 4, "correctness": 4,
+         "coherence": 4, "complexity": 0, "verbosity": 0},
+        {"prompt": "Name a colour.", "response": "Blue.", "helpfulness": 3, "correctness": 3,
+         "coherence": 4, "complexity": 0, "verbosity": 0},
+    ]
+    path = tmp_path / "helpsteer2.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    chunk = read("helpsteer2", path)
+    result = derive(chunk.prompts, chunk.responses, chunk.judgments)
+    pairs = result.pairs.to_pylist()
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("5.", "4.")]
+    assert result.counts["rating_too_few_scored"] == 1  # the single-response prompt

@@ -435,8 +435,15 @@ def _rating_group(ctx: _Context, group: list[_Judgment], key: str) -> None:
 
 def _ratings(ctx: _Context, judgments: list[_Judgment]) -> None:
     if ctx.config.aggregate == "none":
+        # One judge's ratings of the responses to one prompt form one comparison set, also
+        # when the source stores one row per response (HelpSteer2): group them before the
+        # rating rule, never across judges.
+        by_judge: dict[tuple[str, str], list[_Judgment]] = {}
         for j in judgments:
-            _rating_group(ctx, [j], j.judgment_id)
+            by_judge.setdefault((j.prompt_id, j.judge_id), []).append(j)
+        for group in by_judge.values():
+            key = group[0].judgment_id if len(group) == 1 else f"{group[0].prompt_id}:{group[0].judge_id}"
+            _rating_group(ctx, group, key)
         return
     by_prompt: dict[str, list[_Judgment]] = {}
     for j in judgments:
