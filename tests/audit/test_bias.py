@@ -120,3 +120,20 @@ def test_length_examples_show_both_directions(hh_pairs: pl.DataFrame) -> None:
     assert ex["chosen_much_shorter"] and ex["chosen_much_longer"]
     row = ex["chosen_much_shorter"][0]
     assert len(hh_pairs["chosen"][row].split()) < len(hh_pairs["rejected"][row].split())
+
+
+def test_position_bias_leaves_out_judgments_whose_shown_order_is_unknown():
+    import pyarrow as pa
+
+    from preflab.audit.bias import position_bias
+    from preflab.records import ORDER_UNKNOWN_FLAG
+
+    rows = [
+        {"kind": "pairwise", "response_ids": ["a", "b"], "judge_id": "j",
+         "pairwise": {"preferred": "a"}, "flags": [ORDER_UNKNOWN_FLAG]},
+        {"kind": "pairwise", "response_ids": ["c", "d"], "judge_id": "j",
+         "pairwise": {"preferred": "d"}, "flags": []},
+    ]
+    out = position_bias(pa.Table.from_pylist(rows))
+    assert out["order_unknown"] == 1
+    assert out["overall"]["trials"] == 1 and out["overall"]["successes"] == 0

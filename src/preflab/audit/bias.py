@@ -101,10 +101,15 @@ def shown_order_known(judgments: pa.Table | pl.DataFrame) -> pl.DataFrame:
 def position_bias(judgments: pa.Table | pl.DataFrame, *, alpha: float = 0.05) -> dict[str, Any]:
     """Return how often the first-shown response wins, overall, per judge and per batch.
 
-    Ties and both-bad judgments are left out. Binomial test against 0.5 with a Wilson
-    interval; a group is ``biased`` when p < ``alpha``.
+    Ties and both-bad judgments are left out, and so are judgments flagged
+    :data:`ORDER_UNKNOWN_FLAG` (their ``response_ids`` order is not the order shown; counted in
+    ``order_unknown``). Binomial test against 0.5 with a Wilson interval; a group is
+    ``biased`` when p < ``alpha``.
     """
     df = _frame(judgments, ("kind", "response_ids", "pairwise", "judge_id"))
+    known = shown_order_known(df)
+    order_unknown = df.height - known.height
+    df = known
     df = df.filter(pl.col("kind") == "pairwise").with_columns(
         pl.col("pairwise").struct.field("preferred").alias("_pref")
     )
@@ -114,6 +119,7 @@ def position_bias(judgments: pa.Table | pl.DataFrame, *, alpha: float = 0.05) ->
     out: dict[str, Any] = {
         "overall": _proportion(int(decided["first"].sum()), decided.height),
         "ties": int(df.height - decided.height),
+        "order_unknown": int(order_unknown),
     }
     for col in ("judge_id", "batch_id"):
         if col not in decided.columns:
