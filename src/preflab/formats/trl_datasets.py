@@ -21,7 +21,7 @@ rejected), ``dropped_no_prompt`` (implicit prompt with nothing in common).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,31 @@ def parse_unpaired_row(
     )
 
 
+def _read_trl(
+    path: str | Path,
+    parse_row: Callable[..., None],
+    *,
+    format: str,
+    chunk_size: int,
+    skip_invalid: bool,
+    max_problems: int,
+    judge_id: str,
+) -> Iterator[ImportChunk]:
+    def parse(b: ChunkBuilder, row: dict[str, Any]) -> None:
+        b.add_judge(judge_id, "imported")
+        parse_row(b, row, judge_id=judge_id)
+
+    return read_rows(
+        str(path),
+        iter_rows(path),
+        parse,
+        format=format,
+        chunk_size=chunk_size,
+        skip_invalid=skip_invalid,
+        max_problems=max_problems,
+    )
+
+
 def read_trl_preference(
     path: str | Path,
     *,
@@ -220,20 +245,8 @@ def read_trl_preference(
         max_problems: problems collected before giving up.
         judge_id: the imported judge the judgments are attributed to.
     """
-
-    def parse(b: ChunkBuilder, row: dict[str, Any]) -> None:
-        b.add_judge(judge_id, "imported")
-        parse_preference_row(b, row, judge_id=judge_id)
-
-    return read_rows(
-        str(path),
-        iter_rows(path),
-        parse,
-        format="trl-preference",
-        chunk_size=chunk_size,
-        skip_invalid=skip_invalid,
-        max_problems=max_problems,
-    )
+    return _read_trl(path, parse_preference_row, format="trl-preference", chunk_size=chunk_size,
+                     skip_invalid=skip_invalid, max_problems=max_problems, judge_id=judge_id)
 
 
 def read_trl_unpaired(
@@ -253,17 +266,5 @@ def read_trl_unpaired(
         max_problems: problems collected before giving up.
         judge_id: the imported judge the judgments are attributed to.
     """
-
-    def parse(b: ChunkBuilder, row: dict[str, Any]) -> None:
-        b.add_judge(judge_id, "imported")
-        parse_unpaired_row(b, row, judge_id=judge_id)
-
-    return read_rows(
-        str(path),
-        iter_rows(path),
-        parse,
-        format="trl-unpaired",
-        chunk_size=chunk_size,
-        skip_invalid=skip_invalid,
-        max_problems=max_problems,
-    )
+    return _read_trl(path, parse_unpaired_row, format="trl-unpaired", chunk_size=chunk_size,
+                     skip_invalid=skip_invalid, max_problems=max_problems, judge_id=judge_id)
