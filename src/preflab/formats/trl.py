@@ -535,11 +535,12 @@ def write_reward_tokenized(
 
     See :func:`tokenize_reward_pairs` for the columns and options.
     """
+    tok = _load_tokenizer(tokenizer)  # once: tokenize_reward_pairs passes a loaded one through
     table, dropped = tokenize_reward_pairs(
-        pairs, tokenizer, style=style, margin=margin, max_length=max_length, layout=layout,
+        pairs, tok, style=style, margin=margin, max_length=max_length, layout=layout,
         provenance=provenance,
     )
-    name = getattr(_load_tokenizer(tokenizer), "name_or_path", None) or "local tokenizer"
+    name = getattr(tok, "name_or_path", None) or "local tokenizer"
     result = _export(
         table,
         lambda t: t,

@@ -12,11 +12,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
-from sqlalchemy import Connection, Engine, create_engine, inspect
+from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from preflab.errors import StoreError
-from preflab.store.engine import BUSY_TIMEOUT_MS, _configure_sqlite, make_engine
+from preflab.store.engine import make_engine, normalize_url
 from preflab.store.migrate import upgrade_to_head
 
 __all__ = ["POOL_SIZE", "Database", "open_database"]
@@ -28,22 +28,13 @@ POOL_SIZE = 16
 
 def _app_engine(url: str) -> Engine:
     """The store's engine with a pool sized for the app's request threads."""
-    engine = make_engine(url)
-    if engine.dialect.name == "sqlite":
-        if engine.url.database in (None, "", ":memory:"):
-            return engine  # one in-memory database per connection: keep the store's pool
-        engine.dispose()
-        # The store's engine with a wider pool (its default keeps 5 idle connections and
-        # closes the rest on return); same pragmas and BEGIN hooks.
-        engine = create_engine(engine.url, json_serializer=engine.dialect._json_serializer,
-                               connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
-                               pool_size=POOL_SIZE, max_overflow=16)
-        _configure_sqlite(engine)
-        return engine
-    engine.dispose()
-    # Same URL and JSON encoding as make_engine, with room for anyio's 40 worker threads.
-    return create_engine(engine.url, json_serializer=engine.dialect._json_serializer,
-                         pool_pre_ping=True, pool_size=POOL_SIZE + 4, max_overflow=30)
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return make_engine(parsed)  # one in-memory database per connection: default pool
+        return make_engine(parsed, pool_size=POOL_SIZE, max_overflow=16)
+    # room for anyio's 40 worker threads
+    return make_engine(parsed, pool_size=POOL_SIZE + 4, max_overflow=30)
 
 
 def _prepare_schema(engine: Engine) -> None:

@@ -77,7 +77,13 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+) -> Engine:
     """Return an engine for ``url`` set up the way preflab expects.
 
     SQLite connections get WAL mode, ``foreign_keys=ON``, a busy timeout and
@@ -89,6 +95,8 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     Args:
         url: SQLAlchemy URL (``sqlite:///file.sqlite``, ``postgresql://user@host/db``).
         echo: log SQL statements.
+        pool_size: connections kept open (SQLAlchemy's default when None).
+        max_overflow: extra connections allowed under load (SQLAlchemy's default when None).
 
     Returns:
         The engine; dispose of it when done.
@@ -99,16 +107,20 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     1
     """
     parsed = normalize_url(url)
+    pool: dict[str, int] = {
+        k: v for k, v in (("pool_size", pool_size), ("max_overflow", max_overflow)) if v is not None
+    }
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             parsed,
             echo=echo,
             json_serializer=_dumps,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+            **pool,
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(parsed, echo=echo, json_serializer=_dumps, pool_pre_ping=True)
+    return create_engine(parsed, echo=echo, json_serializer=_dumps, pool_pre_ping=True, **pool)
 
 
 def _configure_sqlite(engine: Engine) -> None:
