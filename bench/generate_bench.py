@@ -12,7 +12,11 @@ test server (``tests/generate/fakeserver.py``, uvicorn, ~250 µs per request) in
 load average is printed:
 the machine's other work shows in the wall times.
 
-Run: ``/work/venv/bin/python bench/generate_bench.py [--requests 2000] [--concurrency 64]``
+Jobs run twice over: in one process (``processes=1``), and in ``--processes`` worker processes
+(default 2); the count ``run_job`` would pick by default on this machine is printed too. The client CPU of a job
+includes its worker processes (they are reaped by the job, so ``os.times()`` counts them).
+
+Run: ``.venv/bin/python bench/generate_bench.py [--requests 2000] [--concurrency 64]``
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from loopback_server import start_loopback_server, stop_loopback_server
 from preflab.generate.cache import open_engine
 from preflab.generate.endpoints import EndpointConfig, complete_chat, make_client
 from preflab.generate.jobs import make_request, run_job
+from preflab.generate.worker_processes import choose_processes
 
 
 async def _sdk_baseline(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
@@ -74,6 +79,12 @@ async def _call_baseline(ep: EndpointConfig, n: int) -> tuple[float, float]:
     return elapsed, cpu
 
 
+def _cpu() -> float:
+    """Return the CPU seconds of this process and of its reaped children (the job's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _proc_cpu(pid: int) -> float:
     """Return the CPU seconds (user + system) a process has used so far (Linux; else 0)."""
     try:
@@ -92,6 +103,9 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs of each variant; best and median shown"
     )
     ap.add_argument("--server", choices=("light", "fake"), default="light")
+    ap.add_argument(
+        "--processes", type=int, default=2, help="worker processes of the second job variant"
+    )
     args = ap.parse_args()
     n, c, d = args.requests, args.concurrency, args.delay
     ideal = n * d / c
@@ -104,7 +118,9 @@ def main() -> None:
         server, stop = start_fake_server(delay=d), stop_fake_server
     jobs: list[tuple[float, float]] = []
     jobs_outer: list[tuple[float, float]] = []
+    jobs_inproc: list[tuple[float, float]] = []
     calls_path: list[tuple[float, float]] = []
+    used: set[int] = set()
     server_cpu = 0.0
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -116,21 +132,28 @@ def main() -> None:
             sdk_wall, sdk_cpu = asyncio.run(_sdk_baseline(server.base_url, n, c))
             for k in range(args.repeat):
                 calls_path.append(asyncio.run(_call_baseline(ep, n)))
-                reqs = [
-                    make_request(ep, [{"role": "user", "content": f"run {k} prompt {i}"}], seed=0)
-                    for i in range(n)
-                ]
-                calls0, srv0 = server.total_calls(), _proc_cpu(server.proc.pid)
-                cpu0, t0 = time.process_time(), time.perf_counter()
-                first = run_job(engine, {"bench": ep}, reqs)
-                outer, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-                jobs.append((first.summary.elapsed, cpu))
-                jobs_outer.append((outer, cpu))
-                server_cpu += _proc_cpu(server.proc.pid) - srv0
-                assert first.summary.done == n and server.total_calls() - calls0 == n
+                for label, processes in (("one", 1), ("workers", args.processes)):
+                    reqs = [
+                        make_request(
+                            ep, [{"role": "user", "content": f"run {k} {label} {i}"}], seed=0
+                        )
+                        for i in range(n)
+                    ]
+                    calls0, srv0 = server.total_calls(), _proc_cpu(server.proc.pid)
+                    cpu0, t0 = _cpu(), time.perf_counter()
+                    first = run_job(engine, {"bench": ep}, reqs, processes=processes)
+                    outer, cpu = time.perf_counter() - t0, _cpu() - cpu0
+                    assert first.summary.done == n and server.total_calls() - calls0 == n
+                    if label == "one":
+                        jobs_inproc.append((first.summary.elapsed, cpu))
+                        continue
+                    used.add(first.summary.processes)
+                    jobs.append((first.summary.elapsed, cpu))
+                    jobs_outer.append((outer, cpu))
+                    server_cpu += _proc_cpu(server.proc.pid) - srv0
             calls1 = server.total_calls()
             t0 = time.perf_counter()
-            second = run_job(engine, {"bench": ep}, reqs)
+            second = run_job(engine, {"bench": ep}, reqs, processes=args.processes)
             rerun = time.perf_counter() - t0
             calls2 = server.total_calls()
     finally:
@@ -152,11 +175,14 @@ def main() -> None:
     print(
         f"requests={n} concurrency={c} server_delay={d * 1000:.0f}ms ideal={ideal:.4f}s "
         f"runs={args.repeat} server={args.server} "
-        f"load_avg_1min={load_before:.2f}->{os.getloadavg()[0]:.2f} cpus={os.cpu_count()}"
+        f"load_avg_1min={load_before:.2f}->{os.getloadavg()[0]:.2f} cpus={os.cpu_count()} "
+        f"default_processes={choose_processes(None, n, c)}"
     )
     show("SDK default (httpx2, chat.completions.create)", [(sdk_wall, sdk_cpu)])
     base = show("preflab call path only (no cache, no job)", calls_path)
-    best = show("preflab job (cache + writer + retries)", jobs)
+    show("preflab job, processes=1 (all in-process)", jobs_inproc)
+    procs = ",".join(str(p) for p in sorted(used))
+    best = show(f"preflab job, processes={procs} (worker processes)", jobs)
     show("  same, timed around run_job (loop start/stop)", jobs_outer)
     print(f"  server cpu/request during the jobs = {1000 * server_cpu / (n * len(jobs)):.3f} ms")
     print(f"  ratio job / call path (best walls) = {best / base:.3f}")

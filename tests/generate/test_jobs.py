@@ -166,9 +166,25 @@ def _server_key(request: dict) -> str:
     return f"killtest-model|{request['seed']}|{request['messages'][-1]['content']}"
 
 
+def _processes_running(marker: str) -> list[int]:
+    """Return the pids whose command line contains ``marker`` (the job and its workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("processes", [1, 2])
 def test_job_killed_mid_run_resumes_without_repeating_done_calls(
-    tmp_path: Path, db_url: str, start_server
+    tmp_path: Path, db_url: str, start_server, processes: int
 ) -> None:
     server = start_server(delay=0.15)
     eps = tmp_path / "endpoints.json"
@@ -202,6 +218,8 @@ def test_job_killed_mid_run_resumes_without_repeating_done_calls(
         "--database-url",
         db_url,
         "--json",
+        "--processes",
+        str(processes),
     ]
     engine = open_engine(db_url)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -210,10 +228,16 @@ def test_job_killed_mid_run_resumes_without_repeating_done_calls(
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.monotonic() < deadline, "job made no progress"
         time.sleep(0.05)
+    assert len(_processes_running(str(eps))) == 1 + (processes if processes > 1 else 0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+    # worker processes (forks: the same command line) die with the job
+    deadline = time.monotonic() + 10
+    while _processes_running(str(eps)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _processes_running(str(eps)) == []
 
     done_at_kill = _done_rows(engine)
     calls_at_kill = server.calls()

@@ -191,6 +191,13 @@ def candidates_cmd(
     models_per_prompt: int | None = typer.Option(
         None, "--models-per-prompt", help="Draw this many other models per prompt."
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        min=1,
+        help="Worker processes making the calls (default: by job size, CPUs and concurrency; "
+        "1: all in this process).",
+    ),
     database_url: str | None = DbOpt,
     dry_run: bool = DryOpt,
     as_json: bool = JsonOpt,
@@ -215,6 +222,7 @@ def candidates_cmd(
             dry_run=dry_run,
             on_progress=hook,
             mix=MixRule(on_policy=on_policy, models_per_prompt=models_per_prompt),
+            processes=processes,
         )
     extra = {
         "responses": len(res.responses),

@@ -209,12 +209,16 @@ def generate_candidates(
     job_id: str | None = None,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
+    processes: int | None = None,
 ) -> CandidateResult:
     """Sample candidate responses, store them with their prompts, and check the mix rule.
 
     Each Response is tagged with the endpoint's model and revision, the sampling parameters
     and seed, and ``origin="model"``. Prompts and responses are written in one transaction
     once the job has ended (results are already safe in the request cache before that).
+
+    ``processes`` is passed to :func:`~preflab.generate.jobs.run_job` (worker processes
+    making the calls; None picks by job size).
 
     Returns:
         The job summary, responses (also for cached requests), duplicate groups, and the prompt
@@ -230,6 +234,7 @@ def generate_candidates(
         dry_run=dry_run,
         client_factory=client_factory,
         on_progress=on_progress,
+        processes=processes,
     )
     responses: dict[str, Response] = {}
     for req in requests:

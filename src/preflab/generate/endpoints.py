@@ -218,6 +218,8 @@ def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
     CPU per request of the default one, which matters at hundreds of requests per second. Its
     connection pool holds ``concurrency`` connections (the SDK's default is 100), and the TLS
     context (the same trust store the SDK would load, ~20 ms to build) is made once per process.
+    The SDK's telemetry headers (``X-Stainless-*``: OS, arch, runtime, package version) are
+    left out: each header is parsed, merged and encoded again on every call.
     """
     http_client = None
     try:
@@ -238,6 +240,7 @@ def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
         max_retries=0,
         timeout=config.timeout,
         http_client=http_client,
+        default_headers=_NO_TELEMETRY_HEADERS,
     )
 
 
@@ -246,6 +249,26 @@ def _ssl_context() -> ssl.SSLContext:
     """Return the default TLS context (system or ``SSL_CERT_FILE`` trust store), built once."""
     return httpx2.create_ssl_context(verify=True, trust_env=True)
 
+
+# ``openai.omit`` as a header value is the SDK's documented way to drop a header it would send
+# (Any: the SDK types header values as str but accepts Omit).
+_NO_TELEMETRY_HEADERS: dict[str, Any] = {
+    name: openai.omit
+    for name in (
+        "X-Stainless-Lang",
+        "X-Stainless-Package-Version",
+        "X-Stainless-OS",
+        "X-Stainless-Arch",
+        "X-Stainless-Runtime",
+        "X-Stainless-Runtime-Version",
+        "X-Stainless-Async",
+    )
+}
+# Per-call headers the SDK adds (its own retry count, which is always 0 here, and the read
+# timeout it was given): left out the same way.
+_CALL_OPTIONS: dict[str, Any] = {
+    "headers": {"X-Stainless-Retry-Count": openai.omit, "X-Stainless-Read-Timeout": openai.omit}
+}
 
 # The absolute chat URL of each client: an absolute path skips the SDK's URL merge per call.
 _CHAT_URLS: weakref.WeakKeyDictionary[openai.AsyncOpenAI, str] = weakref.WeakKeyDictionary()
@@ -374,6 +397,7 @@ async def _attempt(
             _chat_url(client),
             content=json.dumps(body, ensure_ascii=False).encode(),
             cast_to=httpx2.Response,
+            options=_CALL_OPTIONS,
         )
         data = json.loads(response.content)
     except openai.RateLimitError as exc:

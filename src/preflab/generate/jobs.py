@@ -23,7 +23,7 @@ from typing import Any
 import openai
 from sqlalchemy import Engine
 
-from preflab.errors import ConfigError, EndpointError, UsageError
+from preflab.errors import ConfigError, UsageError
 from preflab.generate.cache import (
     Outcome,
     insert_pending,
@@ -32,13 +32,8 @@ from preflab.generate.cache import (
     request_key,
     upsert_job,
 )
-from preflab.generate.endpoints import (
-    ClientFactory,
-    EndpointConfig,
-    RateLimiter,
-    complete_chat,
-    make_client,
-)
+from preflab.generate.endpoints import ClientFactory, EndpointConfig, RateLimiter, make_client
+from preflab.generate.worker_processes import Workers, call_one, choose_processes, start_workers
 from preflab.store.unit_of_work import write_scope
 
 __all__ = [
@@ -123,6 +118,7 @@ class JobSummary:
     elapsed: float = 0.0
     dry_run: bool = False
     planned: dict[str, int] = field(default_factory=dict)
+    processes: int = 1
 
     def to_json(self) -> dict[str, Any]:
         """Return the summary as plain JSON."""
@@ -139,6 +135,7 @@ class JobSummary:
             "elapsed_s": round(self.elapsed, 4),
             "dry_run": self.dry_run,
             "planned": dict(self.planned),
+            "processes": self.processes,
         }
 
 
@@ -174,6 +171,7 @@ async def run_job_async(
     on_progress: ProgressHook | None = None,
     flush_interval: float = 0.02,
     seed: int | None = None,
+    processes: int | None = None,
 ) -> JobResult:
     """Run ``requests`` (see :func:`run_job`, which wraps this coroutine)."""
     start = time.perf_counter()
@@ -209,16 +207,32 @@ async def run_job_async(
         summary.elapsed = time.perf_counter() - start
         return JobResult(summary, todo_all, replies, failures)
 
+    # Workers are forked first, while this job runs no thread of its own (the pending rows
+    # are stored from a thread below).
+    pending = {
+        name: collections.deque(r for r in to_call if r.endpoint == name)
+        for name in sorted(summary.planned)
+    }
+    in_flight = sum(endpoints[n].concurrency * (1 + len(endpoints[n].replicas)) for n in pending)
+    summary.processes = choose_processes(processes, len(to_call), in_flight)
+    workers: Workers | None = None
     # one client per server; an endpoint with replicas has several
     clients: dict[str, list[openai.AsyncOpenAI]] = {}
     try:
-        for name in sorted(summary.planned):
+        for name in pending:
             clients[name] = [client_factory(c) for c in endpoints[name].replica_configs()]
     except ConfigError:
-        for group in clients.values():
-            for client in group:
-                await client.close()
+        await _close(clients)
         raise
+    if summary.processes > 1:
+        # Built here all the same: a config error surfaces in this process, and what a client
+        # builds once per process (the TLS context: ~40 ms) is inherited by the workers, which
+        # build their own clients.
+        await _close(clients)
+        clients = {}
+        workers = start_workers(
+            endpoints, pending, summary.processes, client_factory=client_factory, seed=seed
+        )
 
     def store_pending() -> None:
         with write_scope(engine) as conn:
@@ -242,36 +256,15 @@ async def run_job_async(
     # Each server gets ``concurrency`` workers that take the endpoint's next request: at most
     # that many in flight per server, and a free replica picks up work as soon as it is free.
     # (A fixed pool instead of one task per request: 64 tasks, not 2,000 tasks and semaphores.)
-    pending = {
-        name: collections.deque(r for r in to_call if r.endpoint == name) for name in clients
-    }
     limiters = {name: RateLimiter(endpoints[name].rate_limit) for name in clients}
     rng = random.Random(seed)
     queue: asyncio.Queue[Outcome | None] = asyncio.Queue()
     closing = asyncio.get_running_loop().create_future()
 
-    async def call(r: ChatRequest, client: openai.AsyncOpenAI, cfg: EndpointConfig) -> Outcome:
-        try:
-            await limiters[r.endpoint].wait()
-            reply = await complete_chat(client, cfg, r.messages, r.params, r.seed, rng=rng)
-        except EndpointError as exc:
-            attempts = exc.value if isinstance(exc.value, int) else cfg.max_attempts
-            return Outcome(r.key, None, exc.message, attempts)
-        except Exception as exc:  # noqa: BLE001 - never lose a request: record why it failed
-            return Outcome(r.key, None, f"{type(exc).__name__}: {exc}", 1)
-        return Outcome(
-            r.key,
-            reply.to_json(),
-            None,
-            reply.attempts,
-            reply.prompt_tokens,
-            reply.completion_tokens,
-        )
-
-    async def work(name: str, client: openai.AsyncOpenAI) -> None:
-        cfg, todo = endpoints[name], pending[name]
+    async def work(name: str, client: openai.AsyncOpenAI, cfg: EndpointConfig) -> None:
+        todo, limiter = pending[name], limiters[name]
         while todo and not writer_task.done():  # a failed store stops the calls; it surfaces below
-            queue.put_nowait(await call(todo.popleft(), client, cfg))
+            queue.put_nowait(await call_one(todo.popleft(), client, cfg, limiter, rng))
 
     def flush(batch: list[Outcome]) -> None:
         with write_scope(engine) as conn:
@@ -311,28 +304,35 @@ async def run_job_async(
 
     writer_task = asyncio.create_task(writer())
     try:
-        await asyncio.gather(
-            *(
-                work(name, client)
-                for name, group in clients.items()
-                for client in group
-                for _ in range(min(endpoints[name].concurrency, len(pending[name])))
+        if workers is not None:
+            await workers.run(queue.put_nowait, writer_task)
+        else:
+            await asyncio.gather(
+                *(
+                    work(name, client, cfg)
+                    for name, group in clients.items()
+                    for client, cfg in zip(group, endpoints[name].replica_configs(), strict=True)
+                    for _ in range(min(cfg.concurrency, len(pending[name])))
+                )
             )
-        )
     finally:
         closing.set_result(None)
         queue.put_nowait(None)
         try:
             await writer_task
         finally:
-            for group in clients.values():
-                for client in group:
-                    await client.close()
+            await _close(clients)
             await pending_stored  # its error, if any, when no result came to wait for it
     with write_scope(engine) as conn:
         upsert_job(conn, jid, kind, {}, "done" if not failures else "failed")
     summary.elapsed = time.perf_counter() - start
     return JobResult(summary, todo_all, replies, failures)
+
+
+async def _close(clients: Mapping[str, Sequence[openai.AsyncOpenAI]]) -> None:
+    for group in clients.values():
+        for client in group:
+            await client.close()
 
 
 def run_job(
@@ -347,6 +347,7 @@ def run_job(
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
     seed: int | None = None,
+    processes: int | None = None,
 ) -> JobResult:
     """Run a job to its end and return what every request came to.
 
@@ -361,9 +362,13 @@ def run_job(
         client_factory: builds the client of an endpoint (tests point it at loopback).
         on_progress: called with ``(finished, total)`` after each committed batch.
         seed: seed of the backoff jitter.
+        processes: worker processes that make the calls (this process stays the one writer
+            of the cache); None picks by job size, CPUs and concurrency (see
+            :func:`preflab.generate.worker_processes.choose_processes`), 1 calls in-process.
 
     Raises:
-        UsageError: a request names an endpoint that is not configured.
+        UsageError: a request names an endpoint that is not configured, or ``processes`` is
+            not usable here.
         ConfigError: an endpoint's API key variable is unset.
     """
     job = run_job_async(
@@ -377,6 +382,7 @@ def run_job(
         client_factory=client_factory,
         on_progress=on_progress,
         seed=seed,
+        processes=processes,
     )
     # The objects alive before the job (the imported SDK, SQLAlchemy, pydantic: ~150k) are set
     # aside from the cyclic collector while it runs, so a full collection cannot stall the event

@@ -36,6 +36,14 @@ CSP = (
 )
 
 
+_DOCS_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
+_HEADERS = ((b"content-security-policy", CSP.encode()), *_DOCS_HEADERS)
+
+
 class SecurityHeaders:
     """Pure ASGI middleware adding CSP and friends to every HTTP response."""
 
@@ -48,17 +56,11 @@ class SecurityHeaders:
             return
         is_docs = scope["path"] in ("/docs", "/redoc")
 
+        extra = _DOCS_HEADERS if is_docs else _HEADERS
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not is_docs:
-                    headers.append((b"content-security-policy", CSP.encode()))
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         settings: effective settings (database URL, secret key, reservation timeout).
         db: an already opened database (tests); opened from the settings when omitted.
     """
+    from preflab.server.api.v1 import hot_router as api_hot_router
     from preflab.server.api.v1 import router as api_router
     from preflab.server.pages import router as pages_router
 
@@ -142,6 +145,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(api_hot_router)
     app.include_router(api_router)
     app.include_router(pages_router)
     return app

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from preflab.errors import ConflictError, NotFoundError
 from preflab.server.db import Database
+from preflab.server.deps import Caller
 from preflab.server.judging import JudgmentCreate, build_value
 from preflab.settings import Settings
 from preflab.store.queries import collect
@@ -57,10 +60,17 @@ def _iso(ts: datetime | None) -> str | None:
     return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
 
 
-def _view(db_session: Any, project: ProjectRow, user: User, task: collect.Task) -> TaskView:
-    version, text, last, old_text = collect.load_guideline_state(
-        db_session.connection(), project.project_id, user.user_id
-    )
+def _view(
+    bind: Any,
+    project: ProjectRow,
+    user: User,
+    task: collect.Task,
+    guideline_state: tuple[int | None, str, int | None, str | None] | None = None,
+) -> TaskView:
+    if guideline_state is None:
+        conn = bind if isinstance(bind, Connection) else bind.connection()
+        guideline_state = collect.load_guideline_state(conn, project.project_id, user.user_id)
+    version, text, last, old_text = guideline_state
     changes: list[str] = []
     if version is not None and last is not None and last != version:
         changes = list(difflib.unified_diff(
@@ -70,22 +80,37 @@ def _view(db_session: Any, project: ProjectRow, user: User, task: collect.Task) 
     return TaskView(task, project, version, text, changes)
 
 
-def serve_next(db: Database, settings: Settings, project: ProjectRow, user: User) -> TaskView | None:
+def serve_next(
+    db: Database, settings: Settings, project: ProjectRow | str, user: User | Caller
+) -> TaskView | None:
     """Reserve the user's next task in the project (or resume a live one); None when done.
 
-    Expired reservations are also swept here, at most every ``SWEEP_SECONDS`` per process.
+    ``project`` may be given by id: it is then looked up (and checked visible to the user) in
+    the same transaction, as is the user when given as a :class:`Caller`. Expired reservations are also swept here, at most every
+    ``SWEEP_SECONDS`` per process.
+
+    Raises:
+        NotFoundError: a project id the user may not see.
     """
     now = time.monotonic()
     if now >= getattr(db, "next_sweep", 0.0):
         db.next_sweep = now + SWEEP_SECONDS  # type: ignore[attr-defined]
-        with db.write() as s:
-            collect.expire_reservations(s, utcnow())
-    with db.write() as s:
+        with db.transaction() as conn:
+            collect.expire_reservations(conn, utcnow())
+    with db.transaction() as conn:
+        if isinstance(user, Caller):
+            user = user.user(conn)
+        state = None
+        if isinstance(project, str):
+            found = collect.load_project_state(conn, project, user)
+            if found is None:
+                raise NotFoundError(f"no project {project!r}", field="project_id")
+            project, state = found
         task = collect.next_task(
-            s, project, user.user_id, reservation_seconds=settings.reservation_seconds,
+            conn, project, user.user_id, reservation_seconds=settings.reservation_seconds,
             seed=project.project_id,
         )
-        return None if task is None else _view(s, project, user, task)
+        return None if task is None else _view(conn, project, user, task, state)
 
 
 def show_task(db: Database, project_of: Any, user: User, assignment_id: str) -> TaskView:
@@ -97,7 +122,7 @@ def show_task(db: Database, project_of: Any, user: User, assignment_id: str) -> 
 
 
 def submit(
-    db: Database, user: User, assignment_id: str, sub: JudgmentCreate
+    db: Database, user: User | Caller, assignment_id: str, sub: JudgmentCreate
 ) -> tuple[JudgmentRow, bool]:
     """Validate and store a submission in one transaction; return it and whether it is new.
 
@@ -108,18 +133,20 @@ def submit(
         datetime.fromtimestamp(sub.started_at_ms / 1000, UTC) if sub.started_at_ms else None
     )
     try:
-        with db.write() as s:
-            ctx = collect.load_submit_context(s.connection(), assignment_id)
+        with db.transaction() as conn:
+            if isinstance(user, Caller):
+                user = user.user(conn)
+            ctx = collect.load_submit_context(conn, assignment_id, sub.submission_id)
             if ctx is None or ctx.user_id != user.user_id:
                 raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
             project = ctx.project
             # flagged spans are checked against the responses' texts in this transaction
-            texts = (collect.load_response_texts(s.connection(), ctx.shown_order)
+            texts = (collect.load_response_texts(conn, ctx.shown_order)
                      if getattr(sub, "spans", None) else None)
             value = build_value(project, ctx.shown_order, sub, texts)
             version = ctx.guideline_version
             row, created = collect.submit_judgment(
-                s,
+                conn,
                 assignment_id=assignment_id,
                 user_id=user.user_id,
                 kind=project.kind,
@@ -129,15 +156,19 @@ def submit(
                 started_at=started,
                 comment=sub.comment,
                 flags=sub.flags,
+                assignment=ctx.assignment,
+                key_is_new=ctx.key_judge_id is None,
             )
             if created and (not ctx.is_member or ctx.last_guideline_version != version):
-                collect.set_member_guideline_version(s, project.project_id, user.user_id,
+                collect.set_member_guideline_version(conn, project.project_id, user.user_id,
                                                      version)
             return row, created
     except ConflictError:
         # a concurrent twin of this very submission may have committed first
-        with db.read() as s:
-            prior = collect.find_judgment_by_key(s, sub.submission_id)
+        with db.connect() as conn:
+            prior = collect.find_judgment_by_key(conn, sub.submission_id)
+            if isinstance(user, Caller):
+                user = user.user(conn)
         if prior is not None and prior.judge_id == user.user_id:
             return prior, False
         raise
@@ -145,5 +176,5 @@ def submit(
 
 def skip(db: Database, user: User, assignment_id: str, reason: str) -> None:
     """Skip one of the user's reserved tasks, with the reason."""
-    with db.write() as s:
-        collect.skip_task(s, assignment_id, user.user_id, reason)
+    with db.transaction() as conn:
+        collect.skip_task(conn, assignment_id, user.user_id, reason)

@@ -10,6 +10,7 @@ by psycopg 3.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,25 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("preflab_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # BEGIN goes straight to the driver: it returns no rows, and the full statement path
+        # costs more than the statement itself on every transaction
+        opts = conn.get_execution_options()
+        dbapi = conn.connection.dbapi_connection
+        try:
+            if not opts.get("preflab_write"):
+                dbapi.execute("BEGIN DEFERRED")
+            elif opts.get("preflab_nowait"):
+                # the caller cannot afford to wait (it runs on an event loop): no busy wait for
+                # another process's write lock; "database is locked" at once instead
+                dbapi.execute("PRAGMA busy_timeout=0")
+                try:
+                    dbapi.execute("BEGIN IMMEDIATE")
+                finally:
+                    dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            else:
+                dbapi.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise OperationalError("BEGIN", None, exc) from exc
 
 
 def resolve_database_url(

@@ -11,14 +11,16 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from preflab.errors import ConflictError, InputError, NotFoundError
 from preflab.store.items import make_item_id, make_response_ids_key
 from preflab.store.queries.queue import (
+    SUBMIT_COLUMNS,
     Task,
     expire_reservations,
     find_judgment_by_key,
@@ -70,6 +72,7 @@ __all__ = [
     "list_projects",
     "list_users",
     "load_guideline_state",
+    "load_project_state",
     "load_project_for_user",
     "load_response_texts",
     "load_submit_context",
@@ -215,16 +218,25 @@ _PROJECT_OF_MEMBER = (
 )
 
 
-def load_user_by_token_hash(conn: Connection, token_hash: str) -> User | None:
-    """Return the owner of an unrevoked token with this hash (detached), or None."""
+def load_user_by_token_hash(
+    conn: Connection, token_hash: str, *, as_row: bool = False
+) -> User | None:
+    """Return the owner of an unrevoked token with this hash (detached), or None.
+
+    With ``as_row``, the result row itself (same attributes, read-only, no ORM instance built).
+    """
     row = conn.execute(_USER_BY_TOKEN, {"token_hash": token_hash}).first()
-    return None if row is None else User(**row._mapping)
+    if row is None or as_row:
+        return row  # type: ignore[return-value]
+    return User(**row._mapping)
 
 
-def load_user(conn: Connection, user_id: str) -> User | None:
-    """Return the user with this id (detached), or None."""
+def load_user(conn: Connection, user_id: str, *, as_row: bool = False) -> User | None:
+    """Return the user with this id (detached), or None (``as_row``: the row itself)."""
     row = conn.execute(_USER_BY_ID, {"user_id": user_id}).first()
-    return None if row is None else User(**row._mapping)
+    if row is None or as_row:
+        return row  # type: ignore[return-value]
+    return User(**row._mapping)
 
 
 def load_project_for_user(conn: Connection, project_id: str, user: User) -> ProjectRow | None:
@@ -256,10 +268,10 @@ _GUIDELINE_TEXT = select(_GUIDELINES.c.text).where(
     _GUIDELINES.c.project_id == bindparam("project_id"),
     _GUIDELINES.c.version == bindparam("version"),
 )
+_ITEMS = Item.__table__
 _SUBMIT_CONTEXT = (
     select(
-        _ASSIGNMENTS.c.user_id.label("ctx_user_id"),
-        _ASSIGNMENTS.c.shown_order.label("ctx_shown_order"),
+        *SUBMIT_COLUMNS,
         select(func.max(_GUIDELINES.c.version))
         .where(_GUIDELINES.c.project_id == _ASSIGNMENTS.c.project_id)
         .scalar_subquery().label("ctx_version"),
@@ -271,9 +283,14 @@ _SUBMIT_CONTEXT = (
         .where(_MEMBERS.c.project_id == _ASSIGNMENTS.c.project_id,
                _MEMBERS.c.user_id == _ASSIGNMENTS.c.user_id)
         .exists().label("ctx_is_member"),
-        *_PROJECTS.c,
+        *(c.label(f"p_{c.name}") for c in _PROJECTS.c),
+        select(JudgmentRow.__table__.c.judge_id)
+        .where(JudgmentRow.__table__.c.idempotency_key == bindparam("key"))
+        .limit(1)
+        .scalar_subquery().label("ctx_key_judge"),
     )
-    .join_from(_ASSIGNMENTS, _PROJECTS, _PROJECTS.c.project_id == _ASSIGNMENTS.c.project_id)
+    .join_from(_ASSIGNMENTS, _ITEMS, _ITEMS.c.item_id == _ASSIGNMENTS.c.item_id)
+    .join(_PROJECTS, _PROJECTS.c.project_id == _ASSIGNMENTS.c.project_id)
     .where(_ASSIGNMENTS.c.assignment_id == bindparam("assignment_id"))
 )
 
@@ -288,17 +305,28 @@ class SubmitContext:
     guideline_version: int | None  # the project's current version
     last_guideline_version: int | None  # the version the user last worked under
     is_member: bool
+    assignment: Any  # the row of queue.SUBMIT_COLUMNS, for submit_judgment(assignment=…)
+    key_judge_id: str | None = None  # who stored a judgment under the submission id, if any
 
 
-def load_submit_context(conn: Connection, assignment_id: str) -> SubmitContext | None:
-    """Return the assignment's owner and order, its project and guideline versions, or None."""
-    row = conn.execute(_SUBMIT_CONTEXT, {"assignment_id": assignment_id}).first()
+_PROJECT_LABELS = [(c.name, f"p_{c.name}") for c in _PROJECTS.c]
+
+
+def load_submit_context(
+    conn: Connection, assignment_id: str, submission_id: str | None = None
+) -> SubmitContext | None:
+    """Return the assignment's owner and order, its project (read-only, attributes as on
+    :class:`ProjectRow`), guideline versions and, given a submission id, the judge who already
+    used it; None for no such assignment."""
+    row = conn.execute(_SUBMIT_CONTEXT, {"assignment_id": assignment_id,
+                                         "key": submission_id}).first()
     if row is None:
         return None
     m = row._mapping
-    project = ProjectRow(**{c.name: m[c] for c in _PROJECTS.c})
-    return SubmitContext(m["ctx_user_id"], list(m["ctx_shown_order"] or []), project,
-                         m["ctx_version"], m["ctx_last_version"], bool(m["ctx_is_member"]))
+    project = SimpleNamespace(**{name: m[label] for name, label in _PROJECT_LABELS})
+    return SubmitContext(row.user_id, list(row.shown_order or []), project,  # type: ignore[arg-type]
+                         m["ctx_version"], m["ctx_last_version"], bool(m["ctx_is_member"]), row,
+                         m["ctx_key_judge"])
 
 
 _RESPONSE_TEXTS = select(ResponseRow.__table__.c.response_id, ResponseRow.__table__.c.content).where(
@@ -311,6 +339,44 @@ def load_response_texts(conn: Connection, response_ids: Sequence[str]) -> dict[s
     if not response_ids:
         return {}
     return {rid: text for rid, text in conn.execute(_RESPONSE_TEXTS, {"ids": list(response_ids)})}
+
+
+def _with_guideline_state(q: Any) -> Any:
+    g, m, p = _GUIDELINES, _MEMBERS, _PROJECTS
+    m = m.alias("m_last")  # not the members table the outer query may join
+    latest = select(g.c.version, g.c.text).where(g.c.project_id == p.c.project_id)
+    latest = latest.order_by(g.c.version.desc()).limit(1).correlate(p)
+    return q.add_columns(
+        latest.with_only_columns(g.c.version).scalar_subquery().label("g_version"),
+        latest.with_only_columns(g.c.text).scalar_subquery().label("g_text"),
+        select(m.c.last_guideline_version)
+        .where(m.c.project_id == p.c.project_id, m.c.user_id == bindparam("user_id"))
+        .correlate(p)
+        .scalar_subquery().label("g_last"),
+    )
+
+
+_PROJECT_STATE_ADMIN = _with_guideline_state(_PROJECT_BY_ID)
+_PROJECT_STATE_MEMBER = _with_guideline_state(_PROJECT_OF_MEMBER)
+
+
+def load_project_state(
+    conn: Connection, project_id: str, user: Any
+) -> tuple[Any, tuple[int | None, str, int | None, str | None]] | None:
+    """Return the project (a read-only row) if the user may see it, with the guideline state
+    :func:`load_guideline_state` returns, in one statement; None for no visible project."""
+    stmt = _PROJECT_STATE_ADMIN if user.role == "admin" else _PROJECT_STATE_MEMBER
+    row = conn.execute(stmt, {"project_id": project_id, "user_id": user.user_id}).first()
+    if row is None:
+        return None
+    current, text, last = row.g_version, row.g_text, row.g_last
+    old_text: str | None = None
+    if current is not None and last is not None and last != current:
+        old = conn.execute(_GUIDELINE_TEXT, {"project_id": project_id, "version": last}).scalar()
+        old_text = old or ""
+    if current is None:
+        return row, (None, "", None, None)
+    return row, (current, text or "", last, old_text)
 
 
 def load_guideline_state(
@@ -444,18 +510,23 @@ def member_guideline_version(session: Session, project_id: str, user_id: str) ->
     return row.last_guideline_version if row else None
 
 
+_SET_MEMBER_VERSION = (
+    update(_MEMBERS)
+    .where(_MEMBERS.c.project_id == bindparam("b_project_id"),
+           _MEMBERS.c.user_id == bindparam("b_user_id"))
+    .values(last_guideline_version=bindparam("b_version"))
+)
+
+
 def set_member_guideline_version(
-    session: Session, project_id: str, user_id: str, version: int | None
+    session: Session | Connection, project_id: str, user_id: str, version: int | None
 ) -> None:
-    """Record the guideline version the user works under now."""
-    row = session.get(ProjectMember, (project_id, user_id))
-    if row is None:
-        session.add(
-            ProjectMember(project_id=project_id, user_id=user_id, last_guideline_version=version)
-        )
-    elif row.last_guideline_version != version:
-        row.last_guideline_version = version
-    session.flush()
+    """Record the guideline version the user works under now (a member row if none yet)."""
+    conn = session if isinstance(session, Connection) else session.connection()
+    params = {"b_project_id": project_id, "b_user_id": user_id, "b_version": version}
+    if conn.execute(_SET_MEMBER_VERSION, params).rowcount == 0:
+        conn.execute(insert(_MEMBERS).values(project_id=project_id, user_id=user_id,
+                                             last_guideline_version=version))
 
 
 # ---------------------------------------------------------------- items

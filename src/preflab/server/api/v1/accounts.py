@@ -22,7 +22,7 @@ def create_token(body: TokenCreate, request: Request, db: DbDep) -> TokenPublic:
 
 
 @router.get("/me")
-def read_me(user: CurrentUser) -> UserPublic:
+async def read_me(user: CurrentUser) -> UserPublic:
     """Return the authenticated user."""
     return UserPublic.of(user)
 
