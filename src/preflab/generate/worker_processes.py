@@ -45,9 +45,9 @@ from preflab.generate.cache import Outcome
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, RateLimiter, complete_chat
 
 __all__ = [
-    "EndpointShare",
     "MIN_CALLS_PER_PROCESS",
     "MIN_CONCURRENCY_PER_PROCESS",
+    "EndpointShare",
     "Workers",
     "call_one",
     "can_fork",

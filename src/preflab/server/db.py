@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, event, inspect
@@ -188,14 +188,14 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         database = self.engine.url.database
         self._checkpointer: _Checkpointer | None = None
-        self._checkpoint_path = None
+        self._checkpoint_path: str | None = None  # its thread starts at the first write
         if self.is_sqlite and database not in (None, "", ":memory:"):
 
             @event.listens_for(self.engine, "connect")
             def _background_checkpoints(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
 
-            self._checkpoint_path: str | None = str(database)  # thread started at first write
+            self._checkpoint_path = str(database)
         if create:
             _prepare_schema(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
