@@ -100,15 +100,16 @@ def serve_next(
     with db.transaction() as conn:
         if isinstance(user, Caller):
             user = user.user(conn)
-        state = None
+        state, has_live, at = None, None, utcnow()
         if isinstance(project, str):
-            found = collect.load_project_state(conn, project, user)
+            found = collect.load_project_state(conn, project, user, at)
             if found is None:
                 raise NotFoundError(f"no project {project!r}", field="project_id")
             project, state = found
+            has_live = project.g_live is not None
         task = collect.next_task(
-            conn, project, user.user_id, reservation_seconds=settings.reservation_seconds,
-            seed=project.project_id,
+            conn, project, user.user_id, now=at, reservation_seconds=settings.reservation_seconds,
+            seed=project.project_id, has_live=has_live,
         )
         return None if task is None else _view(conn, project, user, task, state)
 

@@ -40,6 +40,7 @@ from preflab.store.tables import (
     ProjectRow,
     ResponseRow,
     User,
+    utcnow,
 )
 
 __all__ = [
@@ -342,7 +343,7 @@ def load_response_texts(conn: Connection, response_ids: Sequence[str]) -> dict[s
 
 
 def _with_guideline_state(q: Any) -> Any:
-    g, m, p = _GUIDELINES, _MEMBERS, _PROJECTS
+    g, m, p, a = _GUIDELINES, _MEMBERS, _PROJECTS, Assignment.__table__
     m = m.alias("m_last")  # not the members table the outer query may join
     latest = select(g.c.version, g.c.text).where(g.c.project_id == p.c.project_id)
     latest = latest.order_by(g.c.version.desc()).limit(1).correlate(p)
@@ -353,6 +354,13 @@ def _with_guideline_state(q: Any) -> Any:
         .where(m.c.project_id == p.c.project_id, m.c.user_id == bindparam("user_id"))
         .correlate(p)
         .scalar_subquery().label("g_last"),
+        # the user's live reservation in the project, if any (the queue serves it first)
+        select(a.c.assignment_id)
+        .where(a.c.project_id == p.c.project_id, a.c.user_id == bindparam("user_id"),
+               a.c.status == "reserved", a.c.expires_at > bindparam("now"))
+        .limit(1)
+        .correlate(p)
+        .scalar_subquery().label("g_live"),
     )
 
 
@@ -361,12 +369,17 @@ _PROJECT_STATE_MEMBER = _with_guideline_state(_PROJECT_OF_MEMBER)
 
 
 def load_project_state(
-    conn: Connection, project_id: str, user: Any
+    conn: Connection, project_id: str, user: Any, now: datetime | None = None
 ) -> tuple[Any, tuple[int | None, str, int | None, str | None]] | None:
     """Return the project (a read-only row) if the user may see it, with the guideline state
-    :func:`load_guideline_state` returns, in one statement; None for no visible project."""
+    :func:`load_guideline_state` returns, in one statement; None for no visible project.
+
+    The row's ``g_live`` is the id of the user's reservation in the project still live at
+    ``now`` (default: now), or None.
+    """
     stmt = _PROJECT_STATE_ADMIN if user.role == "admin" else _PROJECT_STATE_MEMBER
-    row = conn.execute(stmt, {"project_id": project_id, "user_id": user.user_id}).first()
+    row = conn.execute(stmt, {"project_id": project_id, "user_id": user.user_id,
+                              "now": now or utcnow()}).first()
     if row is None:
         return None
     current, text, last = row.g_version, row.g_text, row.g_last

@@ -242,8 +242,12 @@ def next_task(
     now: datetime | None = None,
     reservation_seconds: int = 900,
     seed: str = "preflab",
+    has_live: bool | None = None,
 ) -> Task | None:
     """Reserve and return the user's next item in the project, or None when nothing is left.
+
+    ``has_live=False`` says the caller saw in this transaction, at ``now``, that the user holds
+    no live reservation in the project (saves one read); None: look.
 
     Order: the user's live reservation first; then a gold item when the project's gold share is
     due (the n-th task is gold when ``floor(n·share)`` steps up); otherwise the open item with
@@ -255,10 +259,11 @@ def next_task(
     """
     now = now or utcnow()
     conn = _conn(session)
-    live = conn.execute(_LIVE, {"b_project_id": project.project_id, "b_user_id": user_id,
-                                "b_now": now}).first()
-    if live is not None:
-        return _load_task(conn, live, None)
+    if has_live is not False:
+        live = conn.execute(_LIVE, {"b_project_id": project.project_id, "b_user_id": user_id,
+                                    "b_now": now}).first()
+        if live is not None:
+            return _load_task(conn, live, None)
 
     order = [True, False] if _wants_gold(conn, project, user_id) else [False]
     swept = False
