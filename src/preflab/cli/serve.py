@@ -46,7 +46,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option(None, "--host", help="Address to listen on."),
         port: int = typer.Option(None, "--port", help="Port to listen on."),
         workers: int = typer.Option(1, "--workers", min=1,
-                                    help="App processes (PostgreSQL scales with them)."),
+                                    help="App processes. PostgreSQL scales with them; on SQLite (one writer) "
+                                         "one process is fastest on a small machine, and "
+                                         "several queue their writes on a lock file."),
     ) -> None:
         """Run the annotation web app.
 
