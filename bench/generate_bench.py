@@ -4,7 +4,9 @@
 time against the ideal (2000 x 50 ms / 64 = 1.5625 s), the client-side overhead per request,
 and the cost of re-running the finished job (calls made, seconds). Also runs a baseline in the
 same process: the same requests sent with the bare ``openai.AsyncOpenAI`` client and no cache,
-so the ratio shows what jobs, cache and retries add.
+so the ratio shows what jobs, cache and retries add; and a floor: the same requests from a bare
+``aiohttp`` session (no SDK, no retries, no cache) with the job's worker pool shape
+(``--concurrency`` tasks taking the next request), i.e. what this machine and server allow at all.
 
 The server is ``bench/loopback_server.py`` (a bare asyncio server, ~30 µs of CPU per request)
 so that on a small machine the server does not eat the client's CPU; ``--server fake`` uses the
@@ -85,6 +87,28 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+async def _aiohttp_floor(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
+    """The same calls from a bare aiohttp session: no SDK, no retries, no cache, no job."""
+    import aiohttp
+
+    todo = list(range(n))
+    url = f"{base_url}/chat/completions"
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def work() -> None:
+            while todo:
+                i = todo.pop()
+                body = {"model": "bench", "messages": [{"role": "user", "content": f"raw {i}"}],
+                        "seed": 0}
+                async with http.post(url, json=body) as r:
+                    await r.json()
+
+        cpu, start = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(work() for _ in range(concurrency)))
+        return time.perf_counter() - start, time.process_time() - cpu
+
+
 def _proc_cpu(pid: int) -> float:
     """Return the CPU seconds (user + system) a process has used so far (Linux; else 0)."""
     try:
@@ -120,6 +144,7 @@ def main() -> None:
     jobs_outer: list[tuple[float, float]] = []
     jobs_inproc: list[tuple[float, float]] = []
     calls_path: list[tuple[float, float]] = []
+    floor: list[tuple[float, float]] = []
     used: set[int] = set()
     server_cpu = 0.0
     try:
@@ -131,6 +156,7 @@ def main() -> None:
             asyncio.run(_call_baseline(ep, 2 * c))  # warm up the server
             sdk_wall, sdk_cpu = asyncio.run(_sdk_baseline(server.base_url, n, c))
             for k in range(args.repeat):
+                floor.append(asyncio.run(_aiohttp_floor(server.base_url, n, c)))
                 calls_path.append(asyncio.run(_call_baseline(ep, n)))
                 for label, processes in (("one", 1), ("workers", args.processes)):
                     reqs = [
@@ -178,6 +204,7 @@ def main() -> None:
         f"load_avg_1min={load_before:.2f}->{os.getloadavg()[0]:.2f} cpus={os.cpu_count()} "
         f"default_processes={choose_processes(None, n, c)}"
     )
+    show("floor: bare aiohttp session, no SDK", floor)
     show("SDK default (httpx2, chat.completions.create)", [(sdk_wall, sdk_cpu)])
     base = show("preflab call path only (no cache, no job)", calls_path)
     show("preflab job, processes=1 (all in-process)", jobs_inproc)

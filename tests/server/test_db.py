@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,32 @@ def test_units_run_inline_on_sqlite_and_in_threads_on_postgresql(db_url: str) ->
         db.dispose()
 
 
+def _bump_while_held(db: Database, held_for: float, release: Callable[[], None]) -> tuple[int, int]:
+    """Run :func:`_bump` through ``db.run`` while a lock is held; after ``held_for`` seconds
+    (the unit must still be waiting) call ``release``. Return the unit's thread and how often a
+    10 ms ticker ran on the event loop meanwhile."""
+
+    async def scenario() -> tuple[int, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
+        unit = asyncio.create_task(db.run(_bump, db))
+        await asyncio.sleep(held_for)
+        assert not unit.done()  # waiting for the lock, in a worker thread
+        release()
+        ran_on = await unit
+        tick_task.cancel()
+        return ran_on, ticks
+
+    return asyncio.run(scenario())
+
+
 def test_inline_unit_moves_to_a_thread_when_a_thread_holds_the_write_lock(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'a.sqlite'}")
     try:
@@ -66,25 +93,7 @@ def test_inline_unit_moves_to_a_thread_when_a_thread_holds_the_write_lock(tmp_pa
         holder.start()
         holding.wait(5)
 
-        async def scenario() -> tuple[int, int]:
-            ticks = 0
-
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.01)
-                    ticks += 1
-
-            tick_task = asyncio.create_task(ticker())
-            unit = asyncio.create_task(db.run(_bump, db))
-            await asyncio.sleep(0.2)
-            assert not unit.done()  # waiting for the lock, in a worker thread
-            release.set()
-            ran_on = await unit
-            tick_task.cancel()
-            return ran_on, ticks
-
-        ran_on, ticks = asyncio.run(scenario())
+        ran_on, ticks = _bump_while_held(db, 0.2, release.set)
         holder.join()
         assert ran_on != threading.get_ident()
         assert db.inline_fallbacks == 1
@@ -103,25 +112,7 @@ def test_inline_unit_does_not_block_the_loop_on_another_process_write(tmp_path: 
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE counter SET n = n + 10")
 
-        async def scenario() -> int:
-            ticks = 0
-
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.01)
-                    ticks += 1
-
-            tick_task = asyncio.create_task(ticker())
-            unit = asyncio.create_task(db.run(_bump, db))
-            await asyncio.sleep(0.3)
-            assert not unit.done()
-            other.execute("COMMIT")
-            await unit
-            tick_task.cancel()
-            return ticks
-
-        ticks = asyncio.run(scenario())
+        _, ticks = _bump_while_held(db, 0.3, lambda: other.execute("COMMIT"))
         assert ticks >= 15
         assert db.inline_fallbacks == 1
         assert _count(db) == 11

@@ -136,15 +136,13 @@ class _Checkpointer:
 _AUTOCHECKPOINT_PAGES = 20_000
 
 
-def _writer_file_lock(engine: Engine) -> _WriterFileLock | None:
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
-        return None
+def _writer_file_lock(database: str) -> _WriterFileLock | None:
     try:
         import fcntl  # noqa: F401  (POSIX only; elsewhere SQLite's busy handler serializes)
     except ImportError:
         return None
     return _WriterFileLock(f"{database}-writer.lock")
+
 
 # Connections kept open: at least one per request thread (app.REQUEST_THREADS), so that no
 # request pays for a new connection (on SQLite: open the file, set the pragmas) under load.
@@ -187,23 +185,25 @@ class Database:
         self.engine = _app_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         database = self.engine.url.database
+        # a SQLite file (in-memory SQLite gives each connection its own database: none of the
+        # file's machinery below applies there)
+        on_file = self.is_sqlite and database not in (None, "", ":memory:")
+        sqlite_file = database if on_file else None
+        self.runs_inline = sqlite_file is not None
         self._checkpointer: _Checkpointer | None = None
-        self._checkpoint_path: str | None = None  # its thread starts at the first write
-        if self.is_sqlite and database not in (None, "", ":memory:"):
+        self._checkpoint_path = sqlite_file  # its thread starts at the first write
+        if sqlite_file is not None:
 
             @event.listens_for(self.engine, "connect")
             def _background_checkpoints(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
 
-            self._checkpoint_path = str(database)
         if create:
             _prepare_schema(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
-        self._file_lock = _writer_file_lock(self.engine)
+        self._file_lock = None if sqlite_file is None else _writer_file_lock(sqlite_file)
         self._local = threading.local()
-        # in-memory SQLite gives each connection its own database: keep the plain path there
-        self.runs_inline = self.is_sqlite and self.engine.url.database not in (None, "", ":memory:")
         self.inline_fallbacks = 0  # units that met a held lock and went to a thread
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -55,60 +55,15 @@ DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _load_user(request: Request, db: Database) -> User | None:
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("the Authorization header must be 'Bearer <token>'",
-                            field="authorization")
-        with db.connect() as conn:
-            user = collect.load_user_by_token_hash(conn, hash_token(token.strip()))
-        if user is None or not user.is_active:
-            raise AuthError("unknown, revoked or disabled API token", field="authorization")
-        request.state.via_token = True
-        return user
-    uid = request.session.get("uid") if "session" in request.scope else None
-    if not uid:
-        return None
-    with db.connect() as conn:
-        user = collect.load_user(conn, uid)
-    if user is None or not user.is_active:
-        request.session.clear()
-        return None
-    request.state.via_token = False
-    return user
-
-
-async def optional_user(request: Request, db: DbDep) -> User | None:
-    """Return the logged-in user or None."""
-    return await db.run(_load_user, request, db)
-
-
-async def require_user(request: Request, db: DbDep) -> User:
-    """Return the logged-in user; raise AuthError for nobody, check CSRF on API writes."""
-    user = await db.run(_load_user, request, db)
-    if user is None:
-        raise AuthError("log in first (session cookie or 'Authorization: Bearer <token>')")
-    if (
-        request.method not in _SAFE
-        and not request.state.via_token
-        and request.url.path.startswith("/api/")
-        and not check_csrf(request.session.get("csrf"), request.headers.get("x-csrf-token"))
-    ):
-        raise PermissionDeniedError(
-            "missing or wrong X-CSRF-Token header for a cookie-authenticated request",
-            field="x-csrf-token",
-        )
-    return user
+_LOG_IN_FIRST = "log in first (session cookie or 'Authorization: Bearer <token>')"
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who a request says it is, to be checked inside the handler's own transaction.
+    """Who a request says it is (token or session cookie), not yet looked up.
 
-    The annotators' hot calls (next task, submit) resolve the caller with :meth:`user` on the
-    connection of their unit of work instead of in a dependency of its own: one transaction
+    :meth:`user` looks the credentials up on a connection. The annotators' hot calls (next
+    task, submit) do so inside their own unit of work (see :data:`CallerDep`): one transaction
     and one pooled connection per request instead of two.
     """
 
@@ -116,32 +71,31 @@ class Caller:
     user_id: str | None = None  # from the session cookie
     session: Any = None  # the cookie session, cleared if its user is gone or disabled
 
-    def user(self, conn: Connection) -> User:
-        """Return the active user behind the credentials (its row: read-only, attributes as
-        on :class:`User`).
+    def user(self, conn: Connection, *, as_row: bool = True) -> User:
+        """Return the active user behind the credentials (``as_row``: the row, read-only,
+        attributes as on :class:`User`; else a detached :class:`User`).
 
         Raises:
             AuthError: unknown, revoked or disabled token; a session of a disabled user.
         """
         if self.token_hash is not None:
-            user = collect.load_user_by_token_hash(conn, self.token_hash, as_row=True)
+            user = collect.load_user_by_token_hash(conn, self.token_hash, as_row=as_row)
             if user is None or not user.is_active:
                 raise AuthError("unknown, revoked or disabled API token", field="authorization")
             return user
-        user = collect.load_user(conn, self.user_id or "", as_row=True)
+        user = collect.load_user(conn, self.user_id or "", as_row=as_row)
         if user is None or not user.is_active:
             if self.session is not None:
                 self.session.clear()
-            raise AuthError("log in first (session cookie or 'Authorization: Bearer <token>')")
+            raise AuthError(_LOG_IN_FIRST)
         return user
 
 
-async def caller(request: Request) -> Caller:
-    """Return the request's credentials, checked for form (and CSRF) but not yet looked up.
+def _credentials(request: Request) -> Caller | None:
+    """Return the request's credentials, or None when it carries none.
 
     Raises:
-        AuthError: no credentials, or a malformed Authorization header.
-        PermissionDeniedError: a cookie-authenticated API write without its CSRF header.
+        AuthError: a malformed Authorization header.
     """
     header = request.headers.get("authorization", "")
     if header:
@@ -151,10 +105,14 @@ async def caller(request: Request) -> Caller:
                             field="authorization")
         return Caller(token_hash=hash_token(token.strip()))
     uid = request.session.get("uid") if "session" in request.scope else None
-    if not uid:
-        raise AuthError("log in first (session cookie or 'Authorization: Bearer <token>')")
+    return Caller(user_id=uid, session=request.session) if uid else None
+
+
+def _check_api_csrf(request: Request, credentials: Caller) -> None:
+    """Refuse a cookie-authenticated API write without the session's CSRF header."""
     if (
-        request.method not in _SAFE
+        credentials.token_hash is None
+        and request.method not in _SAFE
         and request.url.path.startswith("/api/")
         and not check_csrf(request.session.get("csrf"), request.headers.get("x-csrf-token"))
     ):
@@ -162,7 +120,49 @@ async def caller(request: Request) -> Caller:
             "missing or wrong X-CSRF-Token header for a cookie-authenticated request",
             field="x-csrf-token",
         )
-    return Caller(user_id=uid, session=request.session)
+
+
+def _load_user(credentials: Caller, db: Database) -> User | None:
+    """Look the credentials up; None for a session whose user is gone or disabled."""
+    with db.connect() as conn:
+        try:
+            return credentials.user(conn, as_row=False)
+        except AuthError:
+            if credentials.token_hash is not None:
+                raise
+            return None
+
+
+async def optional_user(request: Request, db: DbDep) -> User | None:
+    """Return the logged-in user or None."""
+    credentials = _credentials(request)
+    if credentials is None:
+        return None
+    return await db.run(_load_user, credentials, db)
+
+
+async def require_user(request: Request, db: DbDep) -> User:
+    """Return the logged-in user; raise AuthError for nobody, check CSRF on API writes."""
+    credentials = _credentials(request)
+    user = None if credentials is None else await db.run(_load_user, credentials, db)
+    if user is None or credentials is None:
+        raise AuthError(_LOG_IN_FIRST)
+    _check_api_csrf(request, credentials)
+    return user
+
+
+async def caller(request: Request) -> Caller:
+    """Return the request's credentials, checked for form (and CSRF) but not yet looked up.
+
+    Raises:
+        AuthError: no credentials, or a malformed Authorization header.
+        PermissionDeniedError: a cookie-authenticated API write without its CSRF header.
+    """
+    credentials = _credentials(request)
+    if credentials is None:
+        raise AuthError(_LOG_IN_FIRST)
+    _check_api_csrf(request, credentials)
+    return credentials
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from preflab.errors import ConflictError, NotFoundError
 from preflab.server.db import Database
 from preflab.server.deps import Caller
 from preflab.server.judging import JudgmentCreate, build_value
 from preflab.settings import Settings
 from preflab.store.queries import collect
+from preflab.store.queries.scope import connection_of
 from preflab.store.tables import JudgmentRow, ProjectRow, User, utcnow
 
 __all__ = ["SWEEP_SECONDS", "TaskView", "serve_next", "show_task", "skip", "submit"]
@@ -68,8 +67,8 @@ def _view(
     guideline_state: tuple[int | None, str, int | None, str | None] | None = None,
 ) -> TaskView:
     if guideline_state is None:
-        conn = bind if isinstance(bind, Connection) else bind.connection()
-        guideline_state = collect.load_guideline_state(conn, project.project_id, user.user_id)
+        guideline_state = collect.load_guideline_state(connection_of(bind), project.project_id,
+                                                       user.user_id)
     version, text, last, old_text = guideline_state
     changes: list[str] = []
     if version is not None and last is not None and last != version:

@@ -29,6 +29,7 @@ from preflab.store.queries.queue import (
     skip_task,
     submit_judgment,
 )
+from preflab.store.queries.scope import connection_of
 from preflab.store.tables import (
     ApiToken,
     Assignment,
@@ -382,14 +383,20 @@ def load_project_state(
                               "now": now or utcnow()}).first()
     if row is None:
         return None
-    current, text, last = row.g_version, row.g_text, row.g_last
+    return row, _guideline_state(conn, project_id, row.g_version, row.g_text, row.g_last)
+
+
+def _guideline_state(
+    conn: Connection, project_id: str, current: int | None, text: str | None, last: int | None
+) -> tuple[int | None, str, int | None, str | None]:
+    """Complete ``(current, text, last)`` with the last version's text when it differs."""
+    if current is None:
+        return None, "", None, None
     old_text: str | None = None
-    if current is not None and last is not None and last != current:
+    if last is not None and last != current:
         old = conn.execute(_GUIDELINE_TEXT, {"project_id": project_id, "version": last}).scalar()
         old_text = old or ""
-    if current is None:
-        return row, (None, "", None, None)
-    return row, (current, text or "", last, old_text)
+    return current, text or "", last, old_text
 
 
 def load_guideline_state(
@@ -402,12 +409,7 @@ def load_guideline_state(
     row = conn.execute(_GUIDELINE_STATE, {"project_id": project_id, "user_id": user_id}).first()
     if row is None:
         return None, "", None, None
-    current, text, last = row
-    old_text: str | None = None
-    if last is not None and last != current:
-        old = conn.execute(_GUIDELINE_TEXT, {"project_id": project_id, "version": last}).scalar()
-        old_text = old or ""
-    return current, text or "", last, old_text
+    return _guideline_state(conn, project_id, *row)
 
 
 # ---------------------------------------------------------------- projects and members
@@ -535,7 +537,7 @@ def set_member_guideline_version(
     session: Session | Connection, project_id: str, user_id: str, version: int | None
 ) -> None:
     """Record the guideline version the user works under now (a member row if none yet)."""
-    conn = session if isinstance(session, Connection) else session.connection()
+    conn = connection_of(session)
     params = {"b_project_id": project_id, "b_user_id": user_id, "b_version": version}
     if conn.execute(_SET_MEMBER_VERSION, params).rowcount == 0:
         conn.execute(insert(_MEMBERS).values(project_id=project_id, user_id=user_id,

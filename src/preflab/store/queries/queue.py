@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from preflab.errors import ConflictError, InputError, NotFoundError
+from preflab.store.queries.scope import connection_of
 from preflab.store.tables import (
     Assignment,
     Item,
@@ -78,10 +79,6 @@ class Task:
     reason: str
 
 
-def _conn(bind: Session | Connection) -> Connection:
-    return bind if isinstance(bind, Connection) else bind.connection()
-
-
 _A = cast(Table, Assignment.__table__)
 _I = cast(Table, Item.__table__)
 _P = cast(Table, PromptRow.__table__)
@@ -94,7 +91,7 @@ def expire_reservations(session: Session | Connection, now: datetime) -> int:
     q = select(_A.c.assignment_id, _A.c.item_id).where(
         _A.c.status == "reserved", _A.c.expires_at < now
     )
-    conn = _conn(session)
+    conn = connection_of(session)
     freed = 0
     for assignment_id, item_id in conn.execute(q.limit(500)).all():
         res = conn.execute(_EXPIRE, {"b_assignment_id": assignment_id})
@@ -258,7 +255,7 @@ def next_task(
     item) is stored on the assignment.
     """
     now = now or utcnow()
-    conn = _conn(session)
+    conn = connection_of(session)
     if has_live is not False:
         live = conn.execute(_LIVE, {"b_project_id": project.project_id, "b_user_id": user_id,
                                     "b_now": now}).first()
@@ -374,7 +371,7 @@ def get_task(session: Session | Connection, assignment_id: str, user_id: str | N
     Raises:
         NotFoundError: no such assignment for this user (another user's is "not found" too).
     """
-    conn = _conn(session)
+    conn = connection_of(session)
     row = conn.execute(_ASSIGNMENT, {"b_assignment_id": assignment_id}).first()
     if row is None or (user_id is not None and row.user_id != user_id):
         raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
@@ -385,7 +382,7 @@ def find_judgment_by_key(
     session: Session | Connection, idempotency_key: str
 ) -> JudgmentRow | None:
     """Return the judgment stored under this submission id (detached), or None."""
-    row = _conn(session).execute(_BY_KEY, {"b_key": idempotency_key}).first()
+    row = connection_of(session).execute(_BY_KEY, {"b_key": idempotency_key}).first()
     return None if row is None else JudgmentRow(**row._mapping)
 
 
@@ -423,7 +420,7 @@ def submit_judgment(
             skipped, or its reservation expired and the item filled up meanwhile.
     """
     now = now or utcnow()
-    conn = _conn(session)
+    conn = connection_of(session)
     prior = None if key_is_new else find_judgment_by_key(conn, idempotency_key)
     if prior is not None:
         if prior.judge_id != user_id:
@@ -501,7 +498,7 @@ def skip_task(
     """
     if not reason.strip():
         raise InputError("say why you skip this task", field="reason")
-    conn = _conn(session)
+    conn = connection_of(session)
     a = conn.execute(_ASSIGNMENT, {"b_assignment_id": assignment_id}).first()
     if a is None or a.user_id != user_id:
         raise NotFoundError(f"no task {assignment_id!r}", field="assignment_id")
