@@ -6,7 +6,12 @@ and the cost of re-running the finished job (calls made, seconds). Also runs a b
 same process: the same requests sent with the bare ``openai.AsyncOpenAI`` client and no cache,
 so the ratio shows what jobs, cache and retries add; and a floor: the same requests from a bare
 ``aiohttp`` session (no SDK, no retries, no cache) with the job's worker pool shape
-(``--concurrency`` tasks taking the next request), i.e. what this machine and server allow at all.
+(``--concurrency`` tasks taking the next request), i.e. what a Python HTTP library allows here; and
+a raw floor: the same requests written and read on bare asyncio streams (no HTTP library at
+all), i.e. what this machine, its event loop and the server allow at all. The rounds floor is
+``ceil(requests / concurrency) x delay`` (1.6 s for the defaults): with 64 calls in flight and
+each taking 50 ms, 2,000 calls need 32 rounds, not 31.25, so no client can come closer to the
+ideal than +2.4 %.
 
 The server is ``bench/loopback_server.py`` (a bare asyncio server, ~30 µs of CPU per request)
 so that on a small machine the server does not eat the client's CPU; ``--server fake`` uses the
@@ -25,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import os
 import statistics
 import sys
@@ -99,14 +106,47 @@ async def _aiohttp_floor(base_url: str, n: int, concurrency: int) -> tuple[float
         async def work() -> None:
             while todo:
                 i = todo.pop()
-                body = {"model": "bench", "messages": [{"role": "user", "content": f"raw {i}"}],
-                        "seed": 0}
+                body = {
+                    "model": "bench",
+                    "messages": [{"role": "user", "content": f"raw {i}"}],
+                    "seed": 0,
+                }
                 async with http.post(url, json=body) as r:
                     await r.json()
 
         cpu, start = time.process_time(), time.perf_counter()
         await asyncio.gather(*(work() for _ in range(concurrency)))
         return time.perf_counter() - start, time.process_time() - cpu
+
+
+async def _raw_floor(host: str, port: int, n: int, concurrency: int) -> tuple[float, float]:
+    """The same calls written and read on bare asyncio streams: no HTTP library at all."""
+    todo = list(range(n))
+
+    async def work() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        while todo:
+            i = todo.pop()
+            body = json.dumps(
+                {"model": "bench", "messages": [{"role": "user", "content": f"raw {i}"}], "seed": 0}
+            ).encode()
+            writer.write(
+                b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            json.loads(await reader.readexactly(length))
+        writer.close()
+
+    cpu, start = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(work() for _ in range(concurrency)))
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def _proc_cpu(pid: int) -> float:
@@ -145,6 +185,7 @@ def main() -> None:
     jobs_inproc: list[tuple[float, float]] = []
     calls_path: list[tuple[float, float]] = []
     floor: list[tuple[float, float]] = []
+    raw: list[tuple[float, float]] = []
     used: set[int] = set()
     server_cpu = 0.0
     try:
@@ -156,6 +197,8 @@ def main() -> None:
             asyncio.run(_call_baseline(ep, 2 * c))  # warm up the server
             sdk_wall, sdk_cpu = asyncio.run(_sdk_baseline(server.base_url, n, c))
             for k in range(args.repeat):
+                if args.server == "light":
+                    raw.append(asyncio.run(_raw_floor("127.0.0.1", server.port, n, c)))
                 floor.append(asyncio.run(_aiohttp_floor(server.base_url, n, c)))
                 calls_path.append(asyncio.run(_call_baseline(ep, n)))
                 for label, processes in (("one", 1), ("workers", args.processes)):
@@ -204,6 +247,14 @@ def main() -> None:
         f"load_avg_1min={load_before:.2f}->{os.getloadavg()[0]:.2f} cpus={os.cpu_count()} "
         f"default_processes={choose_processes(None, n, c)}"
     )
+    rounds = math.ceil(n / c) * d
+    print(
+        f"  {'rounds floor: ceil(requests/concurrency) x delay':<44} wall={rounds:.3f}s "
+        f"({rounds / ideal:.3f} x ideal, {100 * (rounds / ideal - 1):+.1f}%); the aim is "
+        f"{1.1 * ideal:.4f}s (+10%)"
+    )
+    if raw:
+        show("floor: raw asyncio streams, no HTTP library", raw)
     show("floor: bare aiohttp session, no SDK", floor)
     show("SDK default (httpx2, chat.completions.create)", [(sdk_wall, sdk_cpu)])
     base = show("preflab call path only (no cache, no job)", calls_path)

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
+import httpx
 from fastapi.testclient import TestClient
 
-from preflab.server.auth import LoginLimiter, hash_password, verify_password
+from preflab.server.accounts import LoginLimiter
+from preflab.server.auth import hash_password, verify_password
 from preflab.store.queries import collect
 
-from .conftest import PASSWORDS, Seeded, api_token, csrf_of, login, make_client
+from .conftest import (
+    PASSWORDS,
+    Seeded,
+    api_token,
+    csrf_of,
+    login,
+    make_client,
+    start_server,
+    stop_server,
+)
 
 
 def test_passwords_are_stored_as_argon2id(seeded: Seeded) -> None:
@@ -54,11 +65,55 @@ def test_login_is_rate_limited_after_five_failures(client: TestClient) -> None:
     assert "try again in" in r.json()["error"]["message"]
 
 
-def test_limiter_window_expires() -> None:
-    limiter = LoginLimiter(max_failures=2, window_seconds=0.0)
-    limiter.fail(["k"])
-    limiter.fail(["k"])
-    assert limiter.retry_after(["k"]) == 0.0
+def test_limiter_window_slides(seeded: Seeded) -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(seeded.db, max_failures=3, window_seconds=60.0, clock=lambda: now[0])
+    for t in (1000.0, 1010.0, 1020.0):
+        now[0] = t
+        assert limiter.retry_after(["user:x", "addr:1"]) == 0.0
+        limiter.fail(["user:x", "addr:1"])
+    now[0] = 1030.0
+    # three failures in the window: allowed again when the oldest (t=1000) leaves it
+    assert limiter.retry_after(["user:x"]) == 30.0
+    assert limiter.retry_after(["addr:2"]) == 0.0
+    now[0] = 1060.0
+    assert limiter.retry_after(["addr:1"]) == 0.0
+    limiter.fail(["addr:1"])  # back to three within the window (1010, 1020, 1060)
+    assert limiter.retry_after(["addr:1"]) == 10.0
+    limiter.succeed("user:x")  # a good login forgets the username's failures, not the address's
+    assert limiter.retry_after(["user:x"]) == 0.0
+    assert limiter.retry_after(["addr:1"]) == 10.0
+    now[0] = 2000.0
+    limiter.fail(["addr:3"])  # failures past the window are deleted as new ones come
+    with seeded.db.connect() as conn:
+        assert conn.exec_driver_sql("SELECT key FROM login_failures").scalars().all() == [
+            "addr:3"
+        ]
+
+
+def test_login_limit_is_shared_by_server_processes(seeded: Seeded) -> None:
+    """Two server processes on one database: failures on either count against both."""
+    first = start_server(seeded.url, seeded.workspace)
+    try:
+        second = start_server(seeded.url, seeded.workspace)
+        try:
+            for server, tries in ((first, 3), (second, 2)):
+                for _ in range(tries):
+                    r = httpx.post(f"{server.url}/api/v1/tokens",
+                                   json={"username": "bob", "password": "bad-guess"})
+                    assert r.status_code == 401, r.text
+            for server in (first, second):
+                r = httpx.post(f"{server.url}/api/v1/tokens",
+                               json={"username": "bob", "password": PASSWORDS["bob"]})
+                assert r.status_code == 429, r.text
+                assert r.json()["error"]["code"] == "rate_limited"
+            r = httpx.post(f"{second.url}/api/v1/tokens",
+                           json={"username": "alice", "password": PASSWORDS["alice"]})
+            assert r.status_code == 429  # the same client address is refused for any user
+        finally:
+            stop_server(second)
+    finally:
+        stop_server(first)
 
 
 def test_token_authenticates_and_dies_with_the_account(seeded: Seeded) -> None:

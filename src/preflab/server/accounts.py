@@ -3,17 +3,86 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+
+from sqlalchemy import delete, insert, select
 
 from preflab.errors import AuthError
-from preflab.server.auth import LoginLimiter, hash_password, hash_token, new_token, verify_password
+from preflab.server.auth import hash_password, hash_token, new_token, verify_password
 from preflab.server.db import Database
 from preflab.server.errors import RateLimitedError
 from preflab.store.queries import collect
-from preflab.store.tables import User
+from preflab.store.tables import LoginFailure, User
 
-__all__ = ["MIN_PASSWORD", "add_user", "authenticate", "issue_token"]
+__all__ = ["MIN_PASSWORD", "LoginLimiter", "add_user", "authenticate", "issue_token"]
 
 MIN_PASSWORD = 8
+
+
+class LoginLimiter:
+    """Count failed logins per key (username, client address) in a sliding window.
+
+    The failures are rows of the workspace database, so every process of
+    ``preflab serve --workers N`` counts the same ones: N workers do not give an attacker N
+    times the attempts, and a restart does not reset the count.
+
+    Args:
+        db: the workspace database.
+        max_failures: failures allowed inside the window before further attempts are refused.
+        window_seconds: length of the window.
+        clock: Unix time in seconds (shared by all processes; injectable for tests).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        max_failures: int = 5,
+        window_seconds: float = 300.0,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.max_failures = max_failures
+        self.window_seconds = window_seconds
+        self._clock = clock
+
+    def retry_after(self, keys: list[str]) -> float:
+        """Return seconds until every one of ``keys`` may try again (0 when allowed now)."""
+        now = self._clock()
+        recent: dict[str, list[float]] = {}
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(LoginFailure.key, LoginFailure.failed_at)
+                .where(
+                    LoginFailure.key.in_(keys),
+                    LoginFailure.failed_at > now - self.window_seconds,
+                )
+                .order_by(LoginFailure.failed_at)
+            )
+            for key, failed_at in rows:
+                recent.setdefault(key, []).append(failed_at)
+        wait = 0.0
+        for times in recent.values():
+            if len(times) >= self.max_failures:
+                # allowed again once all but max_failures - 1 of them have left the window
+                first_to_go = times[len(times) - self.max_failures]
+                wait = max(wait, first_to_go + self.window_seconds - now)
+        return wait
+
+    def fail(self, keys: list[str]) -> None:
+        """Record one failed attempt for each key (and forget failures past the window)."""
+        now = self._clock()
+        with self.db.transaction() as conn:
+            conn.execute(
+                delete(LoginFailure).where(LoginFailure.failed_at <= now - self.window_seconds)
+            )
+            conn.execute(insert(LoginFailure), [{"key": k, "failed_at": now} for k in keys])
+
+    def succeed(self, key: str) -> None:
+        """Forget the failures of ``key`` (the username) after a good login."""
+        with self.db.transaction() as conn:
+            conn.execute(delete(LoginFailure).where(LoginFailure.key == key))
 
 
 def authenticate(

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from preflab.server.auth import LoginLimiter
+from preflab.server.accounts import LoginLimiter
 from preflab.server.db import Database, open_database
 from preflab.server.errors import install_error_handlers
 from preflab.server.render import render_markdown
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.settings = settings
     app.state.db = db or open_database(settings.effective_database_url())
     app.state.templates = _templates()
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = LoginLimiter(app.state.db)
     app.add_middleware(
         SessionMiddleware,
         secret_key=load_secret_key(settings),

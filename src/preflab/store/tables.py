@@ -36,6 +36,7 @@ __all__ = [
     "JobRow",
     "JudgeRow",
     "JudgmentRow",
+    "LoginFailure",
     "ProjectMember",
     "ProjectRow",
     "PromptRow",
@@ -203,6 +204,20 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(_TS)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoginFailure(Base):
+    """One failed login, under each key it counts against (``user:NAME``, ``addr:IP``).
+
+    Kept in the database so that every server process (``preflab serve --workers N``) counts
+    the same failures; rows older than the limiter's window are deleted as new ones come.
+    """
+
+    __tablename__ = "login_failures"
+    failure_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300))
+    failed_at: Mapped[float] = mapped_column(Float, index=True)  # Unix time, seconds
+    __table_args__ = (Index("ix_login_failures_key", "key", "failed_at"),)
 
 
 class Assignment(Base):
