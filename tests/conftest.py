@@ -61,6 +61,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of a second fresh, empty database on the same engine as ``db_url``."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'other.sqlite'}"
+        return
+    name, url = _fresh_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture
 def hh_sample() -> Path:
     """Path of the real HH-RLHF sample (400 pairs, gzip JSONL)."""
     assert HH_SAMPLE.exists(), f"missing shared data file {HH_SAMPLE}"

@@ -16,6 +16,7 @@ from preflab.records import (
     Judgment,
     Prompt,
     Response,
+    Span,
     make_prompt_id,
     make_response_id,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "prompts",
     "prompts_with_responses",
     "responses",
+    "spans_of",
     "texts",
 ]
 
@@ -143,8 +145,26 @@ def judges(draw: st.DrawFn) -> Judge:
 
 
 @st.composite
+def spans_of(draw: st.DrawFn, shown: list[Response], max_spans: int = 3) -> tuple[Span, ...]:
+    """Spans flagging slices of the ``shown`` responses' texts (none, often)."""
+    out = []
+    for _ in range(draw(st.integers(0, max_spans))):
+        response = draw(st.sampled_from(shown))
+        content = response.content
+        start = draw(st.integers(0, len(content) - 1))
+        end = draw(st.integers(start + 1, len(content)))
+        out.append(Span(response_id=response.response_id, start=start, end=end,
+                        label=draw(st.sampled_from(["factual error", "unsafe", "irrelevant"])),
+                        text=content[start:end]))
+    return tuple(out)
+
+
+@st.composite
 def judgments(draw: st.DrawFn, kind: str | None = None) -> tuple[Prompt, list[Response], Judgment]:
-    """A prompt, its responses and one valid judgment of ``kind`` (random kind when None)."""
+    """A prompt, its responses and one valid judgment of ``kind`` (random kind when None).
+
+    The judgment may carry spans of its responses and a critique.
+    """
     kind = kind or draw(st.sampled_from(["pairwise", "ranking", "rating", "binary"]))
     n = {"pairwise": 2, "binary": 1}.get(kind)
     prompt, resps = draw(prompts_with_responses(min_responses=n or 2, max_responses=n or 4))
@@ -175,6 +195,8 @@ def judgments(draw: st.DrawFn, kind: str | None = None) -> tuple[Prompt, list[Re
         }
     else:
         value["binary"] = {"response_id": ids[0], "label": draw(st.booleans())}
+    value["spans"] = draw(spans_of(resps))
+    value["critique"] = draw(st.none() | texts(max_size=60))
     judge = draw(judges())
     judgment = Judgment(
         judgment_id="j_" + draw(st.from_regex(r"[0-9a-f]{8}", fullmatch=True)),

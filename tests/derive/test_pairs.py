@@ -9,7 +9,7 @@ import pytest
 
 from preflab.derive import HELPSTEER2_WEIGHTS, DeriveConfig, derive_pairs
 from preflab.errors import InputError, UsageError
-from preflab.records import PAIR_SCHEMA, Pair, table_to_records
+from preflab.records import PAIR_SCHEMA, Pair, Span, table_to_records
 
 
 def rows(table, *cols):
@@ -42,6 +42,20 @@ def test_pairwise_result_does_not_depend_on_screen_order(tables):
     tables.pairwise(p, b, a, preferred=a)
     tables.pairwise(p, a, b, preferred=a, judge="bob")
     assert rows(tables.derive().pairs, "chosen", "rejected") == [("good", "bad")] * 2
+
+
+def test_spans_and_critique_leave_the_derived_pair_unchanged(tables):
+    p = tables.prompt("Capital of France?")
+    a, b = tables.response(p, "Paris."), tables.response(p, "Berlin.")
+    tables.pairwise(p, b, a, preferred=a, scale=5, strength=2, judgment_id="j1")
+    plain = tables.derive().pairs
+    tables.judgments.clear()
+    flagged = Span(response_id=b.response_id, start=0, end=6, label="factual error",
+                   text="Berlin")
+    tables.pairwise(p, b, a, preferred=a, scale=5, strength=2, judgment_id="j1",
+                    spans=[flagged], critique="Berlin is in Germany.")
+    assert tables.judgments[0].spans == (flagged,)
+    assert tables.derive().pairs.equals(plain)
 
 
 def test_tie_is_dropped_and_counted_by_default(tables):

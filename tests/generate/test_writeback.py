@@ -23,6 +23,7 @@ from preflab.records import (
     Prompt,
     RatingValue,
     Response,
+    Span,
 )
 from preflab.store.unit_of_work import write_scope
 
@@ -77,4 +78,30 @@ def test_records_round_trip_and_rewrites_are_no_ops(db_url) -> None:
         assert load_judgments(conn) == judgments
     assert judgments_table(judgments).schema == JUDGMENT_SCHEMA
     assert judgments_table([]).num_rows == 0
+    engine.dispose()
+
+
+def test_spans_and_critique_of_saved_judgments_load_back(db_url) -> None:
+    engine = open_engine(db_url)
+    p = Prompt(messages=(Message(role="user", content="Capital of France?"),))
+    a = Response(prompt_id=p.prompt_id, content="Paris.", model="m")
+    b = Response(prompt_id=p.prompt_id, content="Berlin, I think.", model="n")
+    judgment = Judgment(
+        judgment_id="j1",
+        prompt_id=p.prompt_id,
+        response_ids=(b.response_id, a.response_id),
+        kind="pairwise",
+        judge_id="human:alice",
+        pairwise=PairwiseValue(preferred=a.response_id),
+        spans=(Span(response_id=b.response_id, start=0, end=6, label="factual error",
+                    text="Berlin"),),
+        critique="Berlin is the capital of Germany.",
+    )
+    with write_scope(engine) as conn:
+        save_prompts(conn, [p])
+        save_responses(conn, [a, b])
+        save_judges(conn, [Judge(judge_id="human:alice", kind="human")])
+        save_judgments(conn, [judgment])
+    with engine.connect() as conn:
+        assert [judgment] == load_judgments(conn)
     engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from preflab.errors import InputError
@@ -10,6 +11,7 @@ from preflab.records import (
     JUDGMENT_SCHEMA,
     PAIR_SCHEMA,
     SCHEMAS,
+    SPAN_TYPE,
     BinaryValue,
     EditValue,
     Judgment,
@@ -19,6 +21,7 @@ from preflab.records import (
     Prompt,
     RatingValue,
     Response,
+    Span,
     make_prompt_id,
     records_to_table,
     table_to_records,
@@ -190,3 +193,106 @@ def test_response_id_keeps_checkpoints_apart() -> None:
     b = Response(prompt_id=p.prompt_id, content="same", model="m", model_revision="step-200")
     c = Response(prompt_id=p.prompt_id, content="same", model="m")
     assert len({a.response_id, b.response_id, c.response_id}) == 3
+
+
+# --- spans and critique ------------------------------------------------------------------
+
+
+def _judgment_data(**extra: object) -> dict[str, object]:
+    p = _prompt()
+    a, b = _responses(p)
+    return {"judgment_id": "j", "prompt_id": p.prompt_id,
+            "response_ids": [a.response_id, b.response_id], "kind": "pairwise",
+            "judge_id": "ann1", "pairwise": {"scale": 2, "preferred": a.response_id}, **extra}
+
+
+def _span(response_id: str, start: int = 0, end: int = 4, label: str = "factual error",
+          text: str = "Boil") -> dict[str, object]:
+    return {"response_id": response_id, "start": start, "end": end, "label": label, "text": text}
+
+
+def _with_feedback() -> Judgment:
+    p = _prompt()
+    a, b = _responses(p)
+    return Judgment(
+        judgment_id="j_fb", prompt_id=p.prompt_id, response_ids=(a.response_id, b.response_id),
+        kind="pairwise", judge_id="ann1",
+        pairwise=PairwiseValue(scale=2, preferred=a.response_id),
+        spans=(Span(response_id=b.response_id, start=0, end=9, label="unsafe",
+                    text="Microwave"),
+               Span(response_id=a.response_id, start=8, end=17, label="factual error",
+                    text="8 minutes")),
+        critique="Eggs can burst in a microwave 👋.",
+    )
+
+
+def test_span_on_a_response_not_shown_names_the_spans_index() -> None:
+    data = _judgment_data()
+    shown = data["response_ids"]
+    assert isinstance(shown, list)
+    spans = [_span(shown[0]), _span(shown[1]), _span("r_other")]
+    with pytest.raises(InputError) as err:
+        validate_record(Judgment, {**data, "spans": spans})
+    assert (err.value.field, err.value.value) == ("spans[2].response_id", "r_other")
+    assert "not among response_ids" in str(err.value)
+
+
+def test_span_on_a_response_not_shown_is_refused_by_the_record_itself() -> None:
+    data = _judgment_data(spans=[_span("r_other")])
+    with pytest.raises(ValueError, match=r"spans\[0\]\.response_id: 'r_other' is not among"):
+        Judgment.model_validate(data)
+
+
+@pytest.mark.parametrize(("start", "end", "field"), [
+    (4, 4, "spans[1].end"),
+    (5, 2, "spans[1].end"),
+    (-1, 3, "spans[1].start"),
+])
+def test_span_must_end_after_a_start_of_zero_or_more(start: int, end: int, field: str) -> None:
+    data = _judgment_data()
+    shown = data["response_ids"]
+    assert isinstance(shown, list)
+    spans = [_span(shown[0]), _span(shown[0], start=start, end=end)]
+    with pytest.raises(InputError) as err:
+        validate_record(Judgment, {**data, "spans": spans})
+    assert err.value.field == field
+
+
+def test_span_needs_a_label() -> None:
+    with pytest.raises(InputError) as err:
+        validate_record(Span, _span("r_1", label=" "))
+    assert err.value.field == "label"
+
+
+def test_span_offsets_must_be_integers_named_by_index() -> None:
+    data = _judgment_data()
+    shown = data["response_ids"]
+    assert isinstance(shown, list)
+    with pytest.raises(InputError) as err:
+        validate_record(Judgment, {**data, "spans": [_span(shown[0], start="one")]})  # type: ignore[arg-type]
+    assert (err.value.field, err.value.value) == ("spans[0].start", "one")
+
+
+def test_judgment_schema_has_spans_and_critique_after_flags() -> None:
+    names = JUDGMENT_SCHEMA.names
+    at = names.index("flags")
+    assert ["spans", "critique"] == names[at + 1 : at + 3]
+    assert pa.list_(SPAN_TYPE) == JUDGMENT_SCHEMA.field("spans").type
+    assert ["response_id", "start", "end", "label", "text"] == [f.name for f in SPAN_TYPE]
+
+
+def test_judgment_without_feedback_has_empty_spans_and_no_critique() -> None:
+    table = records_to_table(_all_kinds())
+    assert [[]] * 5 == table.column("spans").to_pylist()
+    assert [None] * 5 == table.column("critique").to_pylist()
+
+
+def test_spans_and_critique_round_trip_through_parquet(tmp_path) -> None:
+    judgments = [_with_feedback(), *_all_kinds()]
+    pq.write_table(records_to_table(judgments), tmp_path / "judgments.parquet")
+    back = pq.read_table(tmp_path / "judgments.parquet")
+    assert back.schema == JUDGMENT_SCHEMA
+    assert table_to_records(back, Judgment) == judgments
+    assert back.column("spans")[0].as_py()[0] == {
+        "response_id": judgments[0].response_ids[1], "start": 0, "end": 9, "label": "unsafe",
+        "text": "Microwave"}

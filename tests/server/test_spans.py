@@ -1,18 +1,28 @@
-"""Span flags and written critiques: config, server checks, API and form submits, export."""
+"""Span flags and written critiques: config, server checks, API and form submits, export.
+
+Submitted feedback comes back as the ``spans`` and ``critique`` of ``Judgment`` records and
+``JUDGMENT_SCHEMA`` tables, through snapshots, re-imports and Parquet files.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from preflab.records import Judgment, table_to_records
+from preflab.formats.base import ImportChunk
+from preflab.records import Judgment, Span, table_to_records
 from preflab.server.projects import DEFAULT_SPAN_LABELS, ProjectCreate, build_project_row
+from preflab.store.engine import open_workspace
+from preflab.store.imports import import_chunks
 from preflab.store.queries.records import read_judgments
+from preflab.store.queries.snapshot import write_parquet_snapshot
 from preflab.store.tables import JudgmentRow
 
 from .conftest import (
@@ -121,6 +131,70 @@ def test_spans_and_critique_are_stored_by_response_id(api, seeded: Seeded) -> No
     records = table_to_records(read_judgments(seeded.db.engine, pid), Judgment)
     assert len(records) == 1 and records[0].pairwise is not None
     assert records[0].pairwise.preferred == shown[1]
+
+
+def _submit_with_feedback(api, seeded: Seeded) -> tuple[str, list[dict[str, Any]]]:
+    c, alice, _ = api
+    pid = _project(seeded, span_flags=True, critique="required")
+    task = _next(c, alice, pid)
+    texts = _texts(task)
+    left_id = next(rid for rid, t in texts.items() if t == LEFT)
+    right_id = next(rid for rid, t in texts.items() if t == RIGHT)
+    spans = [_span(left_id, LEFT, "café", "unsafe"), _span(right_id, RIGHT, "Germany")]
+    r = _submit(c, alice, task, choice="2", spans=spans, critique="Paris is in France.")
+    assert r.status_code == 201, r.text
+    return pid, spans
+
+
+def test_submitted_spans_and_critique_come_back_as_record_fields(api, seeded: Seeded) -> None:
+    pid, spans = _submit_with_feedback(api, seeded)
+    table = read_judgments(seeded.db.engine, pid)
+    assert spans == table.column("spans").to_pylist()[0]
+    (record,) = table_to_records(table, Judgment)
+    assert (tuple(Span(**sp) for sp in spans), "Paris is in France.") == (
+        record.spans, record.critique)
+    assert record.pairwise is not None and record.pairwise.strength == 1
+
+
+def test_submitted_spans_survive_a_workspace_export_and_reimport(
+    api, seeded: Seeded, other_db_url: str, tmp_path: Path
+) -> None:
+    pid, spans = _submit_with_feedback(api, seeded)
+    paths = write_parquet_snapshot(seeded.db.engine, tmp_path / "snap", pid)
+    chunk = ImportChunk(**{name: pq.read_table(path) for name, path in paths.items()})
+    fresh = open_workspace(other_db_url)
+    try:
+        import_chunks(fresh, [chunk], format="snapshot", path=tmp_path / "snap")
+        (record,) = table_to_records(read_judgments(fresh), Judgment)
+    finally:
+        fresh.dispose()
+    assert ([Span(**sp) for sp in spans], "Paris is in France.") == (
+        list(record.spans), record.critique)
+    assert record.source == "app"
+
+
+def test_admin_judgments_export_keeps_spans_and_critique_in_the_value(api, seeded: Seeded
+                                                                      ) -> None:
+    pid, spans = _submit_with_feedback(api, seeded)
+    c = api[0]
+    login(c, "admin")
+    r = c.get(f"/admin/projects/{pid}/export/judgments.jsonl")
+    assert r.status_code == 200, r.text
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    assert [(spans, "Paris is in France.")] == [
+        (row["value"]["spans"], row["value"]["critique"]) for row in rows]
+
+
+def test_submitted_spans_survive_a_parquet_round_trip(api, seeded: Seeded, tmp_path: Path
+                                                      ) -> None:
+    pid, spans = _submit_with_feedback(api, seeded)
+    table = read_judgments(seeded.db.engine, pid)
+    pq.write_table(table, tmp_path / "judgments.parquet")
+    back = pq.read_table(tmp_path / "judgments.parquet")
+    assert back.equals(table)
+    (record,) = table_to_records(back, Judgment)
+    assert [sp["text"] for sp in spans] == [sp.text for sp in record.spans]
+    assert "Paris is in France." == record.critique
 
 
 @pytest.mark.parametrize(("change", "field"), [

@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 
 from preflab.errors import InputError
 from preflab.records import Judgment, records_to_table
-from preflab.store.bulk import write_judgments, write_prompts
-from preflab.store.queries import count_rows
+from preflab.store.bulk import write_judgments, write_prompts, write_responses
+from preflab.store.queries import count_rows, read_judgments
 from preflab.store.unit_of_work import write_scope
 
 from .conftest import make_chunk, make_pair_records
@@ -48,3 +48,32 @@ def test_unknown_judgment_kind_is_an_input_error(engine: Engine) -> None:
         write_judgments(conn, table)
     assert "kind" == err.value.field
     assert "likert" in str(err.value)
+
+
+def test_judgment_tables_without_feedback_columns_read_back_with_empty_spans(
+    engine: Engine,
+) -> None:
+    chunk = make_chunk(0, 2)
+    old_shape = chunk.judgments.drop_columns(["spans", "critique"])
+    with write_scope(engine) as conn:
+        write_prompts(conn, chunk.prompts)
+        write_responses(conn, chunk.responses)
+        write_judgments(conn, old_shape)
+    back = read_judgments(engine)
+    assert ([[], []], [None, None]) == (
+        back.column("spans").to_pylist(), back.column("critique").to_pylist())
+
+
+def test_empty_critique_is_kept_and_null_spans_read_back_empty(engine: Engine) -> None:
+    chunk = make_chunk(0, 2)
+    j = chunk.judgments
+    j = j.set_column(j.schema.get_field_index("spans"), "spans",
+                     pa.nulls(2, j.schema.field("spans").type))
+    j = j.set_column(j.schema.get_field_index("critique"), "critique", pa.array(["", None]))
+    with write_scope(engine) as conn:
+        write_prompts(conn, chunk.prompts)
+        write_responses(conn, chunk.responses)
+        write_judgments(conn, j)
+    back = read_judgments(engine).sort_by("source_line")
+    assert ([[], []], ["", None]) == (
+        back.column("spans").to_pylist(), back.column("critique").to_pylist())

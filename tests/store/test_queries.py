@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from preflab.formats.base import ImportChunk
 from preflab.records import (
@@ -22,13 +22,17 @@ from preflab.records import (
     Judgment,
     JudgmentKind,
     Message,
+    PairwiseValue,
     Prompt,
     RatingValue,
     Response,
+    Span,
     records_to_table,
     table_to_records,
 )
+from preflab.store.engine import make_engine
 from preflab.store.imports import import_chunks
+from preflab.store.migrate import upgrade_to_head
 from preflab.store.queries import (
     count_rows,
     list_projects,
@@ -38,6 +42,7 @@ from preflab.store.queries import (
     read_responses,
     write_parquet_snapshot,
 )
+from preflab.store.tables import JudgmentRow
 
 from .conftest import make_chunk
 
@@ -69,6 +74,10 @@ R = [
 ]
 IDS = tuple(r.response_id for r in R)
 WHEN = datetime(2026, 11, 26, 3, 30, 15, 123456, tzinfo=UTC)
+SPANS = (
+    Span(response_id=IDS[1], start=0, end=4, label="irrelevant", text="Five"),
+    Span(response_id=IDS[3], start=0, end=4, label="factual error", text="Τρία"),
+)
 
 
 def _judgments() -> list[Judgment]:
@@ -105,6 +114,17 @@ def _judgments() -> list[Judgment]:
             judge_id="user:42",
             response_ids=IDS[2:3],
             binary=BinaryValue(response_id=IDS[2], label=False, reasons=("wrong", "hedges")),
+            **common,
+        ),
+        Judgment(
+            judgment_id="j_spans",
+            kind=JudgmentKind.PAIRWISE,
+            judge_id="user:42",
+            response_ids=(IDS[3], IDS[1]),
+            pairwise=PairwiseValue(scale=7, preferred=IDS[3], strength=2),
+            spans=SPANS,
+            critique="Ελληνικά was asked for — «Five» is not 👍",
+            idempotency_key="k-spans",
             **common,
         ),
         Judgment(
@@ -205,3 +225,37 @@ def test_parquet_snapshot_holds_the_same_tables(stored: Engine, tmp_path: Path) 
 def test_reads_of_an_empty_store_are_empty_tables_with_schemas(engine: Engine) -> None:
     table = read_judgments(engine)
     assert (0, JUDGMENT_SCHEMA) == (table.num_rows, table.schema)
+
+
+def test_spans_and_critique_are_stored_under_the_apps_value_keys(stored: Engine) -> None:
+    with stored.connect() as conn:
+        values = dict(conn.execute(select(JudgmentRow.judgment_id, JudgmentRow.value)).all())
+    assert [s.model_dump() for s in SPANS] == values["j_spans"]["spans"]
+    assert "Ελληνικά was asked for — «Five» is not 👍" == values["j_spans"]["critique"]
+    assert 2 == values["j_spans"]["strength"]  # the kind's value beside them is unchanged
+    assert [] == [j for j, v in values.items() if j != "j_spans" and {"spans", "critique"} & set(v)]
+
+
+def test_read_judgments_gives_spans_and_critique_columns(stored: Engine) -> None:
+    table = read_judgments(stored)
+    by_id = dict(zip(table.column("judgment_id").to_pylist(), table.to_pylist(), strict=True))
+    assert [s.model_dump() for s in SPANS] == by_id["j_spans"]["spans"]
+    assert "Ελληνικά was asked for — «Five» is not 👍" == by_id["j_spans"]["critique"]
+    assert ([], None) == (by_id["j_rank"]["spans"], by_id["j_rank"]["critique"])
+
+
+def test_workspace_snapshot_reimported_into_a_fresh_workspace_keeps_spans_and_critique(
+    stored: Engine, other_db_url: str, tmp_path: Path
+) -> None:
+    paths = write_parquet_snapshot(stored, tmp_path / "snap")
+    chunk = ImportChunk(**{name: pq.read_table(path) for name, path in paths.items()})
+    fresh = make_engine(other_db_url)
+    try:
+        upgrade_to_head(fresh)
+        import_chunks(fresh, [chunk], format="snapshot", path=tmp_path / "snap")
+        back = {j.judgment_id: j for j in table_to_records(read_judgments(fresh), Judgment)}
+        assert read_judgments(stored).equals(read_judgments(fresh))
+    finally:
+        fresh.dispose()
+    assert (SPANS, "Ελληνικά was asked for — «Five» is not 👍") == (
+        back["j_spans"].spans, back["j_spans"].critique)

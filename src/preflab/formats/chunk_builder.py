@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from preflab.formats.base import ImportChunk
 from preflab.formats.fields import RowError
@@ -49,8 +50,16 @@ _NULL_JUDGMENT_COLUMNS = (
     "guideline_version",
     "batch_id",
     "started_at",
+    "critique",
     "idempotency_key",
 )
+# Judgment columns imports leave empty (no source format carries span flags).
+_EMPTY_JUDGMENT_COLUMNS = ("spans",)
+
+
+def _empty_lists(n: int, list_type: pa.ListType) -> pa.Array:
+    """Return ``n`` empty lists of ``list_type`` (all offsets zero, no values)."""
+    return pc.fill_null(pa.nulls(n, list_type), pa.scalar([], type=list_type))
 
 
 # One encoder for all judgment ids: json.dumps would build a new one per call.
@@ -123,7 +132,9 @@ class ChunkBuilder:
         self._p: dict[str, list[Any]] = {f.name: [] for f in PROMPT_SCHEMA}
         self._r: dict[str, list[Any]] = {f.name: [] for f in RESPONSE_SCHEMA}
         self._j: dict[str, list[Any]] = {
-            f.name: [] for f in JUDGMENT_SCHEMA if f.name not in _NULL_JUDGMENT_COLUMNS
+            f.name: []
+            for f in JUDGMENT_SCHEMA
+            if f.name not in _NULL_JUDGMENT_COLUMNS and f.name not in _EMPTY_JUDGMENT_COLUMNS
         }
         self._g: dict[str, list[Any]] = {f.name: [] for f in JUDGE_SCHEMA}
 
@@ -348,6 +359,8 @@ class ChunkBuilder:
             [
                 pa.nulls(n, f.type)
                 if f.name in _NULL_JUDGMENT_COLUMNS
+                else _empty_lists(n, f.type)
+                if f.name in _EMPTY_JUDGMENT_COLUMNS
                 else pa.array(self._j[f.name], type=f.type)
                 for f in JUDGMENT_SCHEMA
             ],

@@ -24,7 +24,7 @@ from preflab.records import (
     Response,
     records_to_table,
 )
-from preflab.store.judgment_values import value_from_record
+from preflab.store.judgment_values import split_feedback, value_from_record
 from preflab.store.tables import Item, JudgeRow, JudgmentRow, PromptRow, ResponseRow
 
 __all__ = [
@@ -190,7 +190,7 @@ def load_judgments(conn: Connection, judge_ids: Sequence[str] | None = None) -> 
     out = []
     for r in conn.execute(stmt).mappings():
         kind = JudgmentKind(r["kind"])
-        value: dict[str, Any] = r["value"] or {}
+        value, feedback = split_feedback(r["value"] or {})
         extra: dict[str, Any] = (
             {"ranking": tuple(tuple(g) for g in value.get("groups", ()))}
             if kind is JudgmentKind.RANKING
@@ -210,6 +210,8 @@ def load_judgments(conn: Connection, judge_ids: Sequence[str] | None = None) -> 
                 submitted_at=r["submitted_at"],
                 comment=r["comment"],
                 flags=tuple(r["flags"] or ()),
+                spans=tuple(feedback["spans"]),
+                critique=feedback["critique"],
                 idempotency_key=r["idempotency_key"],
                 source=r["source"],
                 source_line=r["source_line"],

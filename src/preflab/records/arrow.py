@@ -35,6 +35,7 @@ __all__ = [
     "PROMPT_SCHEMA",
     "RESPONSE_SCHEMA",
     "SCHEMAS",
+    "SPAN_TYPE",
     "UNPAIRED_SCHEMA",
     "records_to_table",
     "table_to_records",
@@ -99,6 +100,16 @@ BINARY_TYPE = pa.struct(
     [("response_id", pa.string()), ("label", pa.bool_()), ("reasons", _STR_LIST)]
 )
 EDIT_TYPE = pa.struct([("original_id", pa.string()), ("edited_id", pa.string())])
+#: One flagged span (:class:`~preflab.records.Span`): code-point offsets, end exclusive.
+SPAN_TYPE = pa.struct(
+    [
+        ("response_id", pa.string()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("label", pa.string()),
+        ("text", pa.string()),
+    ]
+)
 
 JUDGMENT_SCHEMA = pa.schema(
     [
@@ -119,6 +130,8 @@ JUDGMENT_SCHEMA = pa.schema(
         ("submitted_at", _TS),
         ("comment", pa.string()),
         ("flags", _STR_LIST),
+        ("spans", pa.list_(SPAN_TYPE)),
+        ("critique", pa.string()),
         ("idempotency_key", pa.string()),
         ("source", pa.string()),
         ("source_line", pa.int64()),

@@ -39,6 +39,7 @@ __all__ = [
     "Response",
     "ResponseId",
     "Role",
+    "Span",
     "Unpaired",
     "make_prompt_id",
     "make_response_id",
@@ -256,6 +257,51 @@ class BinaryValue(BaseModel):
     reasons: tuple[str, ...] = ()
 
 
+class _RecordFieldError(ValueError):
+    """A record rule broken by one field; ``field`` is its path inside the record being built.
+
+    Raised from validators, so pydantic reports it as a value error; :func:`validate_record`
+    joins ``field`` to the error's location (``spans[2]`` + ``end`` → ``spans[2].end``).
+    """
+
+    def __init__(self, field: str, message: str, value: Any = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.value = value
+
+
+class Span(BaseModel):
+    """A flagged stretch of one shown response: ``text`` is ``content[start:end]``.
+
+    Offsets count Unicode code points (Python ``str`` indices) of the response's original
+    text, end exclusive; ``label`` is the project's label for the flag (e.g. "factual error").
+
+    >>> Span(response_id="r_1", start=0, end=5, label="unsafe", text="Paris").end
+    5
+    """
+
+    model_config = _FROZEN
+    response_id: ResponseId
+    start: int
+    end: int
+    label: str
+    text: str
+
+    @model_validator(mode="after")
+    def _check(self) -> Span:
+        if self.start < 0:
+            raise _RecordFieldError("start", f"a span starts at 0 or later, got {self.start}",
+                                   self.start)
+        if self.end <= self.start:
+            raise _RecordFieldError(
+                "end", f"a span ends after its start ({self.start}), got {self.end}", self.end
+            )
+        if not self.label.strip():
+            raise _RecordFieldError("label", "a span needs a non-empty label", self.label)
+        return self
+
+
 class EditValue(BaseModel):
     """A corrected response: ``edited_id`` is better than ``original_id``."""
 
@@ -268,7 +314,9 @@ class Judgment(BaseModel):
     """One act of one judge on one item.
 
     ``response_ids`` lists the responses **in the order they were shown** (left to right or
-    top to bottom); values always refer to response ids, never to positions.
+    top to bottom); values always refer to response ids, never to positions. ``spans`` (flagged
+    stretches of the shown responses) and ``critique`` (a written critique) are fine-grained
+    feedback beside the kind's value.
     """
 
     model_config = _FROZEN
@@ -289,6 +337,8 @@ class Judgment(BaseModel):
     submitted_at: datetime | None = None
     comment: str | None = None
     flags: tuple[str, ...] = ()
+    spans: tuple[Span, ...] = ()
+    critique: str | None = None
     idempotency_key: str | None = None
     source: str | None = None
     source_line: int | None = None
@@ -325,6 +375,14 @@ class Judgment(BaseModel):
             assert self.rating is not None
             if not set(self.rating.scores) <= shown:
                 raise ValueError("ratings name responses that were not shown")
+        for i, span in enumerate(self.spans):
+            if span.response_id not in shown:
+                raise _RecordFieldError(
+                    f"spans[{i}].response_id",
+                    f"{span.response_id!r} is not among response_ids; a span flags a shown "
+                    "response",
+                    span.response_id,
+                )
         return self
 
 
@@ -444,9 +502,22 @@ def validate_record(
         return cls.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
+        field = _field_path(err["loc"]) or None
         got = err.get("input")
         msg = err["msg"].removeprefix("Value error, ")
+        broken = (err.get("ctx") or {}).get("error")
+        if isinstance(broken, _RecordFieldError):
+            field = f"{field}.{broken.field}" if field else broken.field
+            raise InputError(broken.message, path=path, line=line, field=field,
+                             value=broken.value) from None
         if field and not isinstance(got, dict):
             msg = f"{msg} (got {shorten(got)})"
         raise InputError(msg, path=path, line=line, field=field, value=got) from None
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """Return a pydantic location as a field path: ``("spans", 2, "end")`` → ``spans[2].end``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -9,7 +9,8 @@ Projects with ``span_flags`` or a ``critique`` add fine-grained feedback beside 
 in the same ``judgments.value`` JSON: ``"spans"`` (a list of ``{"response_id", "start", "end",
 "label", "text"}``, offsets in Unicode code points into the response's original text, end
 exclusive, ``text`` the quoted slice) and ``"critique"`` (the written critique). Readers of the
-kind's value ignore the extra keys, so the value still fits the ``Judgment`` record.
+kind's value ignore the extra keys; the ``Judgment`` record and ``JUDGMENT_SCHEMA`` carry them
+in their ``spans`` and ``critique`` fields (see :mod:`preflab.store.judgment_values`).
 """
 
 from __future__ import annotations

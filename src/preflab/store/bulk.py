@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import JSON, Connection, Table
 
 from preflab.errors import InputError, StoreError
@@ -283,7 +284,36 @@ def _judgment_values(judgments: pa.Table, cols: Mapping[str, list[Any]]) -> list
                 ) from None
             text = _encode_json(value)
         values.append(text)
+    _add_feedback(judgments, values)
     return values
+
+
+def _add_feedback(judgments: pa.Table, values: list[Any]) -> None:
+    """Put each row's non-empty ``spans`` and non-null ``critique`` into its value JSON text.
+
+    They are stored under the keys the annotation app uses (:mod:`preflab.store.judgment_values`);
+    only the rows that have feedback are decoded and encoded again.
+    """
+    names = judgments.column_names
+    spans = judgments.column("spans") if "spans" in names else None
+    critique = judgments.column("critique") if "critique" in names else None
+    masks = []
+    if spans is not None:
+        masks.append(pc.fill_null(pc.greater(pc.list_value_length(spans), 0), False))
+    if critique is not None:
+        masks.append(pc.is_valid(critique))
+    if not masks:
+        return
+    has = masks[0] if len(masks) == 1 else pc.or_(masks[0], masks[1])
+    for i in pc.indices_nonzero(has).to_pylist():
+        value = json.loads(values[i])
+        row_spans = spans[i].as_py() if spans is not None else None
+        if row_spans:
+            value["spans"] = row_spans
+        row_critique = critique[i].as_py() if critique is not None else None
+        if row_critique is not None:
+            value["critique"] = row_critique
+        values[i] = _encode_json(value)
 
 
 def write_judgments(
@@ -292,7 +322,8 @@ def write_judgments(
     """Insert the rows of a ``JUDGMENT_SCHEMA`` table.
 
     The kind-specific struct column becomes the ``value`` JSON
-    (:mod:`preflab.store.judgment_values`). Rows without a ``project_id`` get ``project_id``.
+    (:mod:`preflab.store.judgment_values`), with the row's ``spans`` and ``critique`` beside
+    it when it has any. Rows without a ``project_id`` get ``project_id``.
 
     Raises:
         InputError: a row has an unknown kind or lacks the value of its kind (names the

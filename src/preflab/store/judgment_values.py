@@ -9,6 +9,12 @@ One JSON object per judgment, shaped like the record's value model (so the web a
 - ``binary``: ``{"response_id", "label", "reasons"}``
 - ``edit``: ``{"original_id", "edited_id"}``
 
+Fine-grained feedback rides beside the kind's keys in the same object (the annotation app's
+``span_flags`` and ``critique`` options, see :mod:`preflab.server.judging`): ``"spans"``, a list
+of ``{"response_id", "start", "end", "label", "text"}``, only when there are spans, and
+``"critique"``, only when there is one. Readers of the kind's value ignore both keys; the
+``Judgment`` record and ``JUDGMENT_SCHEMA`` carry them in their ``spans`` and ``critique`` fields.
+
 >>> value = {"scores": [{"response_id": "r1", "attribute": "help", "score": 3.0}],
 ...          "scale_min": 0.0, "scale_max": 4.0}
 >>> stored = value_from_arrow("rating", value)
@@ -20,14 +26,24 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from preflab.errors import InputError
 from preflab.records import Judgment, JudgmentKind
 
-__all__ = ["KINDS", "value_from_arrow", "value_from_record", "value_to_arrow"]
+__all__ = [
+    "FEEDBACK_KEYS",
+    "KINDS",
+    "split_feedback",
+    "value_from_arrow",
+    "value_from_record",
+    "value_to_arrow",
+]
 
 KINDS = tuple(k.value for k in JudgmentKind)
+#: Keys of the stored value that hold feedback beside the kind's value, not the value itself.
+FEEDBACK_KEYS = ("spans", "critique")
 
 
 def value_from_arrow(kind: str, value: Any) -> dict[str, Any]:
@@ -85,11 +101,26 @@ def value_to_arrow(kind: str, stored: dict[str, Any]) -> Any:
 
 
 def value_from_record(judgment: Judgment) -> dict[str, Any]:
-    """Return the JSON value of a :class:`~preflab.records.Judgment` record."""
+    """Return the JSON value of a :class:`~preflab.records.Judgment` record (with its feedback)."""
     kind = judgment.kind.value
+    dumped: dict[str, Any]
     if kind == "ranking":
         assert judgment.ranking is not None  # the record validates that its value is set
-        return {"groups": [list(group) for group in judgment.ranking]}
-    value = getattr(judgment, kind)
-    dumped: dict[str, Any] = value.model_dump(mode="json")
+        dumped = {"groups": [list(group) for group in judgment.ranking]}
+    else:
+        dumped = getattr(judgment, kind).model_dump(mode="json")
+    if judgment.spans:
+        dumped["spans"] = [span.model_dump(mode="json") for span in judgment.spans]
+    if judgment.critique is not None:
+        dumped["critique"] = judgment.critique
     return dumped
+
+
+def split_feedback(stored: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return a stored value cut in two: the kind's value, and its ``spans`` and ``critique``.
+
+    >>> split_feedback({"label": True, "response_id": "r1", "critique": "Too long."})
+    ({'label': True, 'response_id': 'r1'}, {'spans': [], 'critique': 'Too long.'})
+    """
+    value = {k: v for k, v in stored.items() if k not in FEEDBACK_KEYS}
+    return value, {"spans": list(stored.get("spans") or []), "critique": stored.get("critique")}

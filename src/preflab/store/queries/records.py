@@ -13,10 +13,11 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, Select, Text, cast, select, union
 
 from preflab.records import JUDGE_SCHEMA, JUDGMENT_SCHEMA, PROMPT_SCHEMA, RESPONSE_SCHEMA
-from preflab.store.judgment_values import KINDS, value_to_arrow
+from preflab.store.judgment_values import FEEDBACK_KEYS, KINDS, value_to_arrow
 from preflab.store.queries.scope import reading
 from preflab.store.tables import Item, JudgeRow, JudgmentRow, PromptRow, ResponseRow
 
@@ -91,8 +92,33 @@ def _build(
 _PROMPT_JSON = {"messages", "tags", "constraints"}
 _RESPONSE_JSON = {"params"}  # kept as JSON text, as RESPONSE_SCHEMA wants
 _JUDGMENT_JSON = {"response_ids", "flags"}
-_JUDGMENT_PLAIN = [n for n in JUDGMENT_SCHEMA.names if n not in KINDS]
+# spans and critique are not table columns: they live in the value JSON (FEEDBACK_KEYS)
+_JUDGMENT_PLAIN = [
+    n for n in JUDGMENT_SCHEMA.names if n not in KINDS and n not in FEEDBACK_KEYS
+]
 _VALUE_FIELD = {"ranking": "groups"}
+_FEEDBACK_TYPE = pa.struct([JUDGMENT_SCHEMA.field(k) for k in FEEDBACK_KEYS])
+
+
+def _feedback_arrays(texts: pl.Series) -> dict[str, pa.Array]:
+    """Return the ``spans`` (empty list when absent) and ``critique`` columns of value texts.
+
+    Only values that mention one of the keys are decoded; most judgments have neither.
+    """
+    n = len(texts)
+    spans_type = _FEEDBACK_TYPE.field("spans").type
+    mentioned = texts.str.contains('"spans"', literal=True) | texts.str.contains(
+        '"critique"', literal=True
+    )
+    if not mentioned.fill_null(False).any():
+        spans: pa.Array = pa.nulls(n, spans_type)
+        critique: pa.Array = pa.nulls(n, pa.string())
+    else:
+        only = texts.zip_with(mentioned.fill_null(False), pl.Series([None] * n, dtype=pl.String))
+        # flatten() keeps the rows left out above null in both children
+        spans, critique = _decode_json(only.to_list(), _FEEDBACK_TYPE).flatten()
+    empty = pa.scalar([], type=spans_type)
+    return {"spans": pc.fill_null(spans, empty), "critique": critique}
 
 
 def _judgment_batch(cols: dict[str, Sequence[Any]]) -> pa.RecordBatch:
@@ -119,9 +145,10 @@ def _judgment_batch(cols: dict[str, Sequence[Any]]) -> pa.RecordBatch:
             only = texts.zip_with(kinds == kind, pl.Series([None] * n, dtype=pl.String))
             decoded = _decode_json(only.to_list(), target)
             arrays[kind] = decoded.field(wrap) if wrap else decoded
+    arrays.update(_feedback_arrays(texts))
     out = []
     for f in JUDGMENT_SCHEMA:
-        if f.name in KINDS:
+        if f.name in KINDS or f.name in FEEDBACK_KEYS:
             out.append(arrays[f.name])
         elif f.name in _JUDGMENT_JSON:
             out.append(_decode_json(cols[f.name], f.type))
@@ -173,7 +200,8 @@ def iter_judgment_batches(
     """Yield the stored judgments (all, or those of ``project_id``) as ``JUDGMENT_SCHEMA`` batches.
 
     The ``value`` JSON goes back into the kind's struct column (``pairwise``, ``ranking``,
-    ``rating``, ``binary`` or ``edit``); the other kind columns are null.
+    ``rating``, ``binary`` or ``edit``); the other kind columns are null. Its ``spans`` and
+    ``critique`` keys fill the columns of those names (an empty list and null when absent).
     """
     names = [*_JUDGMENT_PLAIN, "value"]
     json_names = {*_JUDGMENT_JSON, "value"}
