@@ -260,6 +260,8 @@ _READER_EXAMPLES: dict[str, tuple[str, str, Any, dict[str, Any]]] = {
         "system": "Answer in one word."}], {}),
     "read:hf-disk": ("hf-disk", "dataset",
         [{"prompt": "What color is the sky?", "chosen": "Blue.", "rejected": "Green."}], {}),
+    # a snapshot's input is the workspace of another example (its key here)
+    "read:snapshot": ("snapshot", "snap", "read:hh-rlhf", {}),
 }
 # fmt: on
 
@@ -267,7 +269,22 @@ _READER_EXAMPLES: dict[str, tuple[str, str, Any, dict[str, Any]]] = {
 def _write_input(folder: Path, name: str, file: str, rows: Any) -> Path:
     """Write one example input file (or dataset folder) and return its path."""
     path = folder / file
-    if isinstance(rows, str):
+    if name == "snapshot":
+        from preflab.formats.registry import read
+        from preflab.store.engine import open_workspace
+        from preflab.store.imports import import_chunks
+        from preflab.store.queries.snapshot import write_parquet_snapshot
+
+        source_name, source_file, source_rows, options = _READER_EXAMPLES[rows]
+        source = _write_input(folder, source_name, source_file, source_rows)
+        engine = open_workspace(folder / "workspace")
+        try:
+            import_chunks(engine, [read(source_name, source, **options)], format=source_name,
+                          path=source)
+            write_parquet_snapshot(engine, path)
+        finally:
+            engine.dispose()
+    elif isinstance(rows, str):
         path.write_text(rows, encoding="utf-8")
     elif name == "hf-disk":
         import datasets
@@ -387,7 +404,14 @@ def _reader_examples(tmp: Path) -> dict[str, str]:
         call = (
             f'read("{name}", "{file}"' + "".join(f", {k}={v!r}" for k, v in options.items()) + ")"
         )
-        lines = _show_input(file, rows)
+        if name == "snapshot":
+            lines = [
+                f"Input (`{file}`, the folder `preflab snapshot {file}` writes of a workspace "
+                f"that imported the `{_READER_EXAMPLES[rows][0]}` example above).",
+                "",
+            ]
+        else:
+            lines = _show_input(file, rows)
         lines += [f"`preflab.formats.registry.{call}` gives:", ""]
         lines += _show_records(chunk)
         out[key] = "\n".join(lines)

@@ -36,7 +36,8 @@ Example:
     preflab import jsonl votes.jsonl --map question=prompt --map good=chosen --map bad=rejected
 
 Formats: hh-rlhf, shp, oasst, ultrafeedback, helpsteer2, arena, trl-preference,
-trl-unpaired, jsonl, csv, parquet, hf-disk (gz, bz2 and zst files are read as they are).
+trl-unpaired, jsonl, csv, parquet, hf-disk, and snapshot (a folder written by
+`preflab snapshot`; gz, bz2 and zst files are read as they are).
 A bad row stops the import of its file with its file, line and field, and nothing of that
 file is stored; --skip-invalid imports the other rows and lists the skipped ones.
 Importing a file again is a no-op ("already imported"); overlapping records are never

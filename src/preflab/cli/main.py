@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "serve",
     "import_cmd",
     "export_cmd",
+    "snapshot_cmd",
     "derive_cmd",
     "audit_cmd",
     "leaderboard",

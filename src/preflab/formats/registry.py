@@ -14,6 +14,7 @@ name                   reads
 ``jsonl``/``csv``/     generic tables with a column mapping (preference or unpaired rows)
 ``parquet``
 ``hf-disk``            a Hugging Face dataset saved with ``save_to_disk``
+``snapshot``           a record snapshot folder written by ``preflab snapshot`` (Parquet)
 =====================  ======================================================================
 
 Every reader streams: it yields :class:`~preflab.formats.base.ImportChunk` objects of at most
@@ -121,6 +122,10 @@ _BUILTINS = {
     "csv": ("tabular:read_csv", "generic CSV with a column mapping"),
     "parquet": ("tabular:read_parquet", "generic Parquet with a column mapping"),
     "hf-disk": ("hf_disk:read_hf_disk", "a Hugging Face dataset saved with save_to_disk"),
+    "snapshot": (
+        "snapshot:read_snapshot",
+        "a record snapshot folder (prompts/responses/judges/judgments Parquet) from preflab snapshot",
+    ),
 }
 for _name, (_target, _description) in _BUILTINS.items():
     register_reader(_name, f"preflab.formats.{_target}", _description)

@@ -14,6 +14,7 @@ from preflab.records.arrow import (
     SPAN_TYPE,
     UNPAIRED_SCHEMA,
     records_to_table,
+    row_to_record,
     table_to_records,
 )
 from preflab.records.models import *  # noqa: F403
@@ -33,6 +34,7 @@ __all__ = [
     "SPAN_TYPE",
     "UNPAIRED_SCHEMA",
     "records_to_table",
+    "row_to_record",
     "table_to_records",
     *_model_all,
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "SPAN_TYPE",
     "UNPAIRED_SCHEMA",
     "records_to_table",
+    "row_to_record",
     "table_to_records",
 ]
 
@@ -260,6 +261,24 @@ def _to_row(record: BaseModel) -> dict[str, Any]:
 
 
 def _from_row(cls: type[BaseModel], row: dict[str, Any]) -> BaseModel:
+    return cls.model_validate(_row_data(cls, row))
+
+
+def row_to_record(
+    cls: type[BaseModel], row: dict[str, Any], *, path: str | None = None, line: int | None = None
+) -> Any:
+    """Return the record of one Arrow row (``table.to_pylist()`` item) of ``cls``'s schema.
+
+    Raises:
+        InputError: the row is not a valid record; the error names ``path``, ``line`` and
+            the field.
+    """
+    from preflab.records.models import validate_record
+
+    return validate_record(cls, _row_data(cls, row), path=path, line=line)
+
+
+def _row_data(cls: type[BaseModel], row: dict[str, Any]) -> dict[str, Any]:
     import json
 
     for key in _JSON_FIELDS & row.keys():
@@ -275,7 +294,7 @@ def _from_row(cls: type[BaseModel], row: dict[str, Any]) -> BaseModel:
         if value is None and key in cls.model_fields and cls.model_fields[key].default is not None:
             default = cls.model_fields[key].get_default(call_default_factory=True)
             row[key] = default
-    return cls.model_validate(row)
+    return row
 
 
 def records_to_table(records: Sequence[BaseModel] | Iterable[BaseModel], cls: type[BaseModel] | None = None) -> pa.Table:
