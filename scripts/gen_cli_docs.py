@@ -405,9 +405,12 @@ def _reader_examples(tmp: Path) -> dict[str, str]:
             f'read("{name}", "{file}"' + "".join(f", {k}={v!r}" for k, v in options.items()) + ")"
         )
         if name == "snapshot":
+            source = _READER_EXAMPLES[rows][0]
             lines = [
-                f"Input (`{file}`, the folder `preflab snapshot {file}` writes of a workspace "
-                f"that imported the `{_READER_EXAMPLES[rows][0]}` example above).",
+                (
+                    f"Input (`{file}`, the folder `preflab snapshot {file}` writes of a "
+                    f"workspace that imported the `{source}` example above)."
+                ),
                 "",
             ]
         else:
