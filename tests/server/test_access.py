@@ -65,6 +65,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project_id}/items"): ADMIN,
     ("GET", "/api/v1/projects/{project_id}/items/{item_id}/assignments"): ADMIN,
     ("GET", "/api/v1/projects/{project_id}/judgments"): MEMBER,
+    ("POST", "/api/v1/projects/{project_id}/feedback"): MEMBER,
     ("POST", "/api/v1/projects/{project_id}/tasks/next"): MEMBER,
     ("GET", "/api/v1/tasks/{assignment_id}"): OWN_TASK,
     ("POST", "/api/v1/tasks/{assignment_id}/judgments"): OWN_TASK,
@@ -105,6 +106,9 @@ BODIES = {
     "/api/v1/projects/{project_id}/guidelines": {"text": "new rules"},
     "/api/v1/projects": {"name": "Walked project"},
     "/api/v1/users": {"username": "walker", "password": "walker-pass"},
+    "/api/v1/projects/{project_id}/feedback": {"events": [
+        {"event_id": "walk", "kind": "thumbs", "messages": [{"role": "user", "content": "Hi"}],
+         "response": "Hello.", "label": True}]},
 }
 
 

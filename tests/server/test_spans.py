@@ -198,13 +198,13 @@ def test_submitted_spans_survive_a_parquet_round_trip(api, seeded: Seeded, tmp_p
 
 
 @pytest.mark.parametrize(("change", "field"), [
-    ({"start": -1}, "spans.0.start"),
-    ({"start": 10_000, "end": 10_001}, "spans.0.start"),
-    ({"end": 10_000}, "spans.0.end"),
-    ({"end": 0}, "spans.0.end"),
-    ({"text": "Berlin"}, "spans.0.text"),
-    ({"label": "rude"}, "spans.0.label"),
-    ({"response_id": "r_not_shown"}, "spans.0.response_id"),
+    ({"start": -1}, "spans[0].start"),
+    ({"start": 10_000, "end": 10_001}, "spans[0].start"),
+    ({"end": 10_000}, "spans[0].end"),
+    ({"end": 0}, "spans[0].end"),
+    ({"text": "Berlin"}, "spans[0].text"),
+    ({"label": "rude"}, "spans[0].label"),
+    ({"response_id": "r_not_shown"}, "spans[0].response_id"),
 ])
 def test_bad_spans_name_the_field_and_write_nothing(api, seeded: Seeded,
                                                     change: dict[str, Any], field: str) -> None:
@@ -231,9 +231,9 @@ def test_repeated_span_and_malformed_span_are_refused(api, seeded: Seeded) -> No
     left_id = next(rid for rid, t in _texts(task).items() if t == LEFT)
     sp = _span(left_id, LEFT, "Paris")
     r = _submit(c, alice, task, choice="1", spans=[sp, sp])
-    assert r.status_code == 422 and _error(r)["field"] == "spans.1"
+    assert r.status_code == 422 and _error(r)["field"] == "spans[1]"
     r = _submit(c, alice, task, choice="1", spans=[{"response_id": left_id, "start": 0}])
-    assert r.status_code == 422 and _error(r)["field"].startswith("body.spans.0")
+    assert r.status_code == 422 and _error(r)["field"].startswith("body.spans[0]")
     assert _count(seeded) == 0
 
 

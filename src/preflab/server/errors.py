@@ -62,6 +62,14 @@ def _respond(request: Request, status: int, code: str, message: str, field: str 
     )
 
 
+def _field_path(loc: Any) -> str:
+    """Return a request location as a field path: ``("body", "events", 1)`` → ``body.events[1]``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the one shape."""
 
@@ -72,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in err.get("loc", ())) or None
+        field = _field_path(err.get("loc", ())) or None
         msg = str(err.get("msg", "invalid request")).removeprefix("Value error, ")
         message = f'field "{field}": {msg}' if field else msg
         return _respond(request, 422, "invalid_field", message, field)

@@ -173,7 +173,7 @@ def _response_texts(project: ProjectRow, shown: Sequence[str]) -> dict[str, str]
 
 
 def _check_span_text(i: int, span: Mapping[str, Any], text: str | None) -> None:
-    at = f"spans.{i}"
+    at = f"spans[{i}]"
     start, end = span["start"], span["end"]
     if text is None:
         raise InputError(f"response {span['response_id']!r} is not stored",
@@ -200,7 +200,7 @@ def _spans(project: ProjectRow, shown: Sequence[str], spans: Sequence[SpanCreate
     seen: set[tuple[str, int, int, str]] = set()
     out = []
     for i, sp in enumerate(spans):
-        at = f"spans.{i}"
+        at = f"spans[{i}]"
         if sp.response_id not in shown:
             raise InputError(f"span {i} names a response not shown: {sp.response_id!r}",
                              field=f"{at}.response_id", value=sp.response_id)

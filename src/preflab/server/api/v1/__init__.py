@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from preflab.server.api.v1 import accounts, projects, tasks
+from preflab.server.api.v1 import accounts, feedback, projects, tasks
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(projects.router)
+router.include_router(feedback.router)
 
 # Routes are matched in order, one by one, and each level of included routers costs its own
 # matching pass: the app includes the annotators' hot calls (next task, submit) first, on
