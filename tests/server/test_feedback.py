@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from preflab.derive import derive
 from preflab.records import Judgment, table_to_records
 from preflab.server.projects import ProjectCreate
 from preflab.store.queries import count_rows, read_judgments, read_prompts, read_responses
+from preflab.store.tables import Item
 
 from .conftest import LiveServer, Seeded, api_token, make_client, seed_project
 
@@ -170,3 +174,78 @@ def test_concurrent_replays_store_each_event_once(
     stored = [j for j in read_judgments(seeded.db.engine).to_pylist()
               if j["project_id"] == feedback_project]
     assert 3 == len(stored)
+
+
+def test_hard_cases_are_queued_first_for_annotators(
+    client: TestClient, seeded: Seeded, feedback_project: str
+) -> None:
+    from preflab.loop.hard_cases import queue_hard_cases
+
+    bob = api_token(client, "bob")
+    events = _events() + [
+        {"event_id": "ev-5", "kind": "thumbs", "messages": CHAT, "response": "It is 4.",
+         "label": True, "occurred_at": "2026-11-21T10:00:00Z"},
+        {"event_id": "ev-6", "kind": "thumbs", "messages": [{"role": "user", "content": "Hi"}],
+         "response": "Go away.", "label": False, "occurred_at": "2026-11-22T10:00:00Z"},
+    ]
+    assert _post(client, bob, feedback_project, events).status_code == 200
+    engine = seeded.db.engine
+    result = queue_hard_cases(engine, feedback_project, seeded.project_id, limit=10)
+    # the edit, the regeneration and the thumbs down of ev-1 (against ev-5's thumbs up);
+    # ev-6 has no other answer to its prompt
+    assert ({"edit": 1, "regenerate": 1, "thumbs_down": 1, "no_second_response": 1}, 3) == (
+        result.counts, result.queued)
+    responses = {r["response_id"]: r["content"] for r in read_responses(engine).to_pylist()}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Item.item_id, Item.response_ids, Item.priority, Item.source)
+            .where(Item.source.like("hard-case:%"))).all()
+    pairs = {
+        r.source.split(":")[1]: {responses[x] for x in r.response_ids} for r in rows
+    }
+    assert {"edit": {"5.", "4."}, "regenerate": {"5.", "4"},
+            "thumbs_down": {"5.", "It is 4."}} == pairs
+    assert {1} == {r.priority for r in rows}
+
+    again = queue_hard_cases(engine, feedback_project, seeded.project_id, limit=10)
+    assert (0, 3) == (again.queued, again.counts["already_queued"])
+    only = queue_hard_cases(engine, feedback_project, seeded.project_id, kinds=["edit"],
+                            since=datetime(2030, 1, 1))
+    assert 0 == only.queued
+
+    alice = api_token(client, "alice")  # a member of the annotation project
+    r = client.post(f"/api/v1/projects/{seeded.project_id}/tasks/next", headers=alice)
+    assert r.status_code == 200, r.text
+    shown = {resp["content"] for resp in r.json()["task"]["responses"]}
+    assert shown in list(pairs.values())  # a hard case is served before the other items
+
+
+def test_hard_cases_need_existing_projects_and_known_kinds(
+    seeded: Seeded, feedback_project: str
+) -> None:
+    from preflab.errors import NotFoundError, UsageError
+    from preflab.loop.hard_cases import queue_hard_cases
+
+    with pytest.raises(NotFoundError) as err:
+        queue_hard_cases(seeded.db.engine, feedback_project, "nope")
+    assert "target" == err.value.field
+    with pytest.raises(UsageError) as err2:
+        queue_hard_cases(seeded.db.engine, feedback_project, seeded.project_id, kinds=["likes"])
+    assert "kinds" == err2.value.field
+
+
+def test_hard_cases_command(client: TestClient, seeded: Seeded, feedback_project: str) -> None:
+    import subprocess
+    import sys
+
+    assert _post(client, api_token(client, "bob"), feedback_project, _events()).status_code == 200
+    args = [sys.executable, "-m", "preflab.cli.main", "projects", "hard-cases", feedback_project,
+            "--into", seeded.project_id, "--kind", "edit", "--db", seeded.url]
+    proc = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert 0 == proc.returncode, proc.stderr
+    assert {"edit": 1} == json.loads(proc.stdout)["counts"]
+    proc = subprocess.run([*args, "--since", "last week"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert 2 == proc.returncode
+    assert "--since takes an ISO 8601 time" in proc.stderr

@@ -168,5 +168,57 @@ def guidelines(
     typer.echo(f"{project}: guidelines version {row.version}")
 
 
+@projects_app.command("hard-cases")
+def hard_cases(
+    source: str = typer.Argument(..., help="The project production feedback goes to."),
+    into: str = typer.Option(..., "--into", help="The annotation project to queue items in."),
+    limit: int = typer.Option(100, "--limit", min=1, help="At most this many new items."),
+    kind: list[str] = typer.Option(
+        None, "--kind", help="edit, regenerate or thumbs_down (repeatable; default all three)."
+    ),
+    since: str = typer.Option(
+        None, "--since", help="Only events at or after this time (ISO 8601, e.g. 2026-11-01)."
+    ),
+    priority: int = typer.Option(1, "--priority", help="Queue priority (higher is served first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Queue the answers production users rejected as items for annotators to judge.
+
+    From the feedback API's judgments in SOURCE, newest first: an edit becomes the answer
+    against the user's edit, a regeneration the kept answer against the first, a thumbs down
+    the answer against another answer to the same prompt (a thumbs-up one first). Items
+    already queued are not queued twice.
+
+    Example: `preflab projects hard-cases production --into hh-review --limit 200 --since 2026-11-01`
+    """
+    from datetime import datetime
+
+    from preflab.errors import UsageError
+    from preflab.loop.hard_cases import HARD_CASE_KINDS, queue_hard_cases
+
+    when = None
+    if since:
+        try:
+            when = datetime.fromisoformat(since)
+        except ValueError:
+            raise UsageError(f"--since takes an ISO 8601 time, got {since!r}", field="since",
+                             value=since) from None
+    database = open_db(db, workspace)
+    try:
+        result = queue_hard_cases(database.engine, source, into, limit=limit,
+                                  kinds=tuple(kind or HARD_CASE_KINDS), since=when,
+                                  priority=priority)
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    detail = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in sorted(result.counts.items()))
+    typer.echo(f"queued {result.queued} hard cases in {result.project_id}"
+               + (f" ({detail})" if detail else ""))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(projects_app, name="projects")

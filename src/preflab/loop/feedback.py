@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 import pyarrow as pa
@@ -97,7 +97,9 @@ class FeedbackEvent(BaseModel):
         description="regenerate: the answer the user kept; 0 = response, i = alternatives[i-1].",
     )
     comment: str | None = Field(None, max_length=10_000)
-    occurred_at: datetime | None = Field(None, description="When the user acted (ISO 8601).")
+    occurred_at: datetime | None = Field(
+        None, description="When the user acted (ISO 8601); default: when it is stored."
+    )
 
     @model_validator(mode="after")
     def _kind_fields(self) -> FeedbackEvent:
@@ -130,7 +132,15 @@ class FeedbackBatch(BaseModel):
 
 
 def feedback_judgment_id(project_id: str, source: str, event_id: str) -> str:
-    """Return the judgment id of a feedback event (stable: the same event maps to one id)."""
+    """Return the judgment id of a feedback event (stable: the same event maps to one id).
+
+    >>> feedback_judgment_id("prod", "chat-web", "ev-1") == feedback_judgment_id(
+    ...     "prod", "chat-web", "ev-1")
+    True
+    >>> feedback_judgment_id("prod", "mobile", "ev-1") == feedback_judgment_id(
+    ...     "prod", "chat-web", "ev-1")
+    False
+    """
     raw = f"feedback\x1f{project_id}\x1f{source}\x1f{event_id}"
     return "j_" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
@@ -162,6 +172,14 @@ def _at(i: int, error: InputError) -> InputError:
 
 def feedback_records(batch: FeedbackBatch, project_id: str) -> FeedbackRecords:
     """Return the prompts, responses, judge and judgments of ``batch`` for ``project_id``.
+
+    >>> batch = FeedbackBatch(source="chat-web", events=[{
+    ...     "event_id": "ev-1", "kind": "regenerate", "response": "5.",
+    ...     "messages": [{"role": "user", "content": "2+2?"}],
+    ...     "alternatives": ["4."], "kept": 1}])
+    >>> out = feedback_records(batch, "prod")
+    >>> [r.content for r in out.responses], out.judgments[0].kind.value, out.outcomes[0].status
+    (['5.', '4.'], 'ranking', 'stored')
 
     Raises:
         InputError: two events share an ``event_id``, or an event's messages do not make a
@@ -218,7 +236,7 @@ def _event_records(
         "prompt_id": prompt.prompt_id,
         "judge_id": judge_id,
         "project_id": project_id,
-        "submitted_at": event.occurred_at,
+        "submitted_at": event.occurred_at or datetime.now(UTC),
         "comment": event.comment,
         "source": f"feedback:{source}",
     }

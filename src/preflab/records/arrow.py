@@ -269,6 +269,12 @@ def row_to_record(
 ) -> Any:
     """Return the record of one Arrow row (``table.to_pylist()`` item) of ``cls``'s schema.
 
+    >>> from preflab.records.models import Response
+    >>> row_to_record(Response, {"prompt_id": "p_1", "content": "  "}, path="r.parquet", line=3)
+    Traceback (most recent call last):
+    ...
+    preflab.errors.InputError: r.parquet, line 3, field "content": a response must not be empty (got '  ')
+
     Raises:
         InputError: the row is not a valid record; the error names ``path``, ``line`` and
             the field.
