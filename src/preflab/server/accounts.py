@@ -27,10 +27,16 @@ class LoginLimiter:
     ``preflab serve --workers N`` counts the same ones: N workers do not give an attacker N
     times the attempts, and a restart does not reset the count.
 
+    A username is refused after ``max_failures`` failures inside the window; a client address
+    after ``max_address_failures``, higher because one address often stands for many people
+    (an office behind NAT, a proxy) who should not lock each other out by a few typos.
+
     Args:
         db: the workspace database.
-        max_failures: failures allowed inside the window before further attempts are refused.
+        max_failures: failures of one username allowed inside the window.
         window_seconds: length of the window.
+        max_address_failures: failures from one client address (keys ``addr:…``) allowed
+            inside the window.
         clock: Unix time in seconds (shared by all processes; injectable for tests).
     """
 
@@ -40,10 +46,12 @@ class LoginLimiter:
         max_failures: int = 5,
         window_seconds: float = 300.0,
         *,
+        max_address_failures: int = 50,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
         self.max_failures = max_failures
+        self.max_address_failures = max_address_failures
         self.window_seconds = window_seconds
         self._clock = clock
 
@@ -63,10 +71,11 @@ class LoginLimiter:
             for key, failed_at in rows:
                 recent.setdefault(key, []).append(failed_at)
         wait = 0.0
-        for times in recent.values():
-            if len(times) >= self.max_failures:
-                # allowed again once all but max_failures - 1 of them have left the window
-                first_to_go = times[len(times) - self.max_failures]
+        for key, times in recent.items():
+            limit = self.max_address_failures if key.startswith("addr:") else self.max_failures
+            if len(times) >= limit:
+                # allowed again once all but limit - 1 of them have left the window
+                first_to_go = times[len(times) - limit]
                 wait = max(wait, first_to_go + self.window_seconds - now)
         return wait
 
