@@ -50,21 +50,18 @@ def _drop_pg_database(name: str) -> None:
 )
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Yield the URL of a fresh, empty database (no tables) on each engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'preflab.sqlite'}"
-        return
-    name, url = _fresh_pg_database()
-    try:
-        yield url
-    finally:
-        _drop_pg_database(name)
+    yield from _fresh_database(request.param == "sqlite", tmp_path / "preflab.sqlite")
 
 
 @pytest.fixture
 def other_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """Yield the URL of a second fresh, empty database on the same engine as ``db_url``."""
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'other.sqlite'}"
+    yield from _fresh_database(db_url.startswith("sqlite"), tmp_path / "other.sqlite")
+
+
+def _fresh_database(sqlite: bool, sqlite_path: Path) -> Iterator[str]:
+    if sqlite:
+        yield f"sqlite:///{sqlite_path}"
         return
     name, url = _fresh_pg_database()
     try:

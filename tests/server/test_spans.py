@@ -102,13 +102,20 @@ def test_project_config_defaults_and_checks() -> None:
         ProjectCreate(name="x", critique="sometimes")  # type: ignore[arg-type]
 
 
-def test_spans_and_critique_are_stored_by_response_id(api, seeded: Seeded) -> None:
+def _span_task(api, seeded: Seeded) -> tuple[str, dict[str, Any], dict[str, str], str, str]:
+    """Return a span project's id, alice's task, its texts by id, and the left/right ids."""
     c, alice, _ = api
     pid = _project(seeded, span_flags=True, critique="required")
     task = _next(c, alice, pid)
     texts = _texts(task)
     left_id = next(rid for rid, t in texts.items() if t == LEFT)
     right_id = next(rid for rid, t in texts.items() if t == RIGHT)
+    return pid, task, texts, left_id, right_id
+
+
+def test_spans_and_critique_are_stored_by_response_id(api, seeded: Seeded) -> None:
+    c, alice, _ = api
+    pid, task, texts, left_id, right_id = _span_task(api, seeded)
     spans = [
         _span(right_id, RIGHT, "Germany", "irrelevant"),
         _span(left_id, LEFT, "café", "unsafe"),
@@ -135,11 +142,7 @@ def test_spans_and_critique_are_stored_by_response_id(api, seeded: Seeded) -> No
 
 def _submit_with_feedback(api, seeded: Seeded) -> tuple[str, list[dict[str, Any]]]:
     c, alice, _ = api
-    pid = _project(seeded, span_flags=True, critique="required")
-    task = _next(c, alice, pid)
-    texts = _texts(task)
-    left_id = next(rid for rid, t in texts.items() if t == LEFT)
-    right_id = next(rid for rid, t in texts.items() if t == RIGHT)
+    pid, task, _texts_by_id, left_id, right_id = _span_task(api, seeded)
     spans = [_span(left_id, LEFT, "café", "unsafe"), _span(right_id, RIGHT, "Germany")]
     r = _submit(c, alice, task, choice="2", spans=spans, critique="Paris is in France.")
     assert r.status_code == 201, r.text

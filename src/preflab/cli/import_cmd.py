@@ -27,6 +27,21 @@ if TYPE_CHECKING:
 # The readers, SQLAlchemy and the store are imported inside the command, so that
 # `preflab --help` does not load them.
 
+# The workspace options, shared with the other commands that open a workspace by URL or folder.
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: PREFLAB_DATABASE_URL or the workspace's SQLite)."
+    ),
+]
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        help="Workspace folder (default: PREFLAB_WORKSPACE or ./preflab-workspace).",
+    ),
+]
+
 HELP = """Import preference data files into the workspace (one transaction per file).
 
 Example:
@@ -153,19 +168,8 @@ def import_command(
         bool,
         typer.Option("--skip-invalid", help="Import the valid rows and report the invalid ones."),
     ] = False,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="Database URL (default: PREFLAB_DATABASE_URL or the workspace's SQLite)."
-        ),
-    ] = None,
-    workspace: Annotated[
-        Path | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace folder (default: PREFLAB_WORKSPACE or ./preflab-workspace).",
-        ),
-    ] = None,
+    db: DbOption = None,
+    workspace: WorkspaceOption = None,
     map_: Annotated[
         list[str] | None,
         typer.Option(

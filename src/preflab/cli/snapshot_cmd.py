@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from preflab.cli.import_cmd import DbOption, WorkspaceOption
 from preflab.errors import NotFoundError
 
 HELP = """Write the workspace's records (prompts, responses, judges, judgments) as Parquet files.
@@ -36,19 +37,8 @@ def snapshot_command(
         str | None,
         typer.Option("--project", help="Only the records of this project (name or id)."),
     ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="Database URL (default: PREFLAB_DATABASE_URL or the workspace's SQLite)."
-        ),
-    ] = None,
-    workspace: Annotated[
-        Path | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace folder (default: PREFLAB_WORKSPACE or ./preflab-workspace).",
-        ),
-    ] = None,
+    db: DbOption = None,
+    workspace: WorkspaceOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the written files and row counts as JSON.")
     ] = False,
