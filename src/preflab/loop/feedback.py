@@ -49,6 +49,7 @@ from preflab.records import (
     Origin,
     Prompt,
     Response,
+    make_response_id,
     records_to_table,
     validate_record,
 )
@@ -254,7 +255,7 @@ def _event_records(
     elif event.kind == "edit":
         assert event.edited is not None
         edited = answer(event.edited, "edited", Origin.EDIT)
-        if make_key(edited) == make_key(first):
+        if _same_text_key(edited) == _same_text_key(first):
             out.outcomes.append(FeedbackOutcome(event.event_id, "no_preference"))
             return
         responses.append(edited)
@@ -289,10 +290,8 @@ def _event_records(
     out.outcomes.append(FeedbackOutcome(event.event_id, "stored", jid))
 
 
-def make_key(response: Response) -> str:
+def _same_text_key(response: Response) -> str:
     """Return what makes two answers the same text (their id without the model)."""
-    from preflab.records import make_response_id
-
     return make_response_id(response.prompt_id, response.content)
 
 
