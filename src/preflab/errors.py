@@ -20,6 +20,7 @@ reports can show it without parsing text::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -149,6 +150,18 @@ class EndpointError(PreflabError):
 class DependencyError(PreflabError):
     code = "missing_dependency"
     http_status = 500
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """Return a pydantic error location as a field path, list positions in brackets.
+
+    >>> field_path(("body", "events", 1, "kind"))
+    'body.events[1].kind'
+    """
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def shorten(value: Any, limit: int = 80) -> str:

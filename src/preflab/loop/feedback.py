@@ -295,10 +295,6 @@ def _same_text_key(response: Response) -> str:
     return make_response_id(response.prompt_id, response.content)
 
 
-def _unique(records: Sequence[BaseModel], key: str) -> list[BaseModel]:
-    return list({getattr(r, key): r for r in records}.values())
-
-
 def store_feedback(conn: Connection, batch: FeedbackBatch, project_id: str) -> list[FeedbackOutcome]:
     """Store ``batch`` in the caller's transaction; return each event's outcome, in order.
 
@@ -329,13 +325,19 @@ def store_feedback(conn: Connection, batch: FeedbackBatch, project_id: str) -> l
         if outcome.judgment_id in existing:
             outcome.status = "duplicate"
     new = [j for j in records.judgments if j.judgment_id not in existing]
-    if new:
-        write_prompts(conn, _table(records.prompts, Prompt, "prompt_id"))
-        write_responses(conn, _table(records.responses, Response, "response_id"))
-        write_judges(conn, _table(records.judges, Judge, "judge_id"))
+    if new:  # only the records the new judgments refer to; a duplicate's are stored already
+        prompt_ids = {j.prompt_id for j in new}
+        response_ids = {r for j in new for r in j.response_ids}
+        write_prompts(conn, _table(records.prompts, Prompt, "prompt_id", prompt_ids))
+        write_responses(conn, _table(records.responses, Response, "response_id", response_ids))
+        write_judges(conn, records_to_table(records.judges, Judge))
         write_judgments(conn, records_to_table(new, Judgment))
     return records.outcomes
 
 
-def _table(records: Sequence[BaseModel], cls: type[BaseModel], key: str) -> pa.Table:
-    return records_to_table(_unique(records, key), cls)
+def _table(
+    records: Sequence[BaseModel], cls: type[BaseModel], key: str, wanted: set[str]
+) -> pa.Table:
+    """Return the records whose ``key`` is wanted, each once, as a table of ``cls``."""
+    unique = {getattr(r, key): r for r in records if getattr(r, key) in wanted}
+    return records_to_table(list(unique.values()), cls)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from preflab.errors import NotFoundError, UsageError
 from preflab.store.items import make_item_id, make_response_ids_key
@@ -55,6 +55,31 @@ class HardCaseResult:
             "item_ids": list(self.item_ids),
             "counts": dict(self.counts),
         }
+
+
+_PAGE = 500
+# the stored judgment kind of each hard-case kind
+_STORED_KIND = {"edit": "edit", "regenerate": "ranking", "thumbs_down": "binary"}
+
+
+def _other_answers(
+    conn: Connection, from_feedback: Any, prompt_ids: set[str]
+) -> dict[str, list[str]]:
+    """Return, per prompt, the answers its feedback judgments name: thumbs-up ones first."""
+    if not prompt_ids:
+        return {}
+    j = JudgmentRow.__table__
+    rows = conn.execute(
+        select(j.c.prompt_id, j.c.response_ids, j.c.kind, j.c.value)
+        .where(from_feedback, j.c.prompt_id.in_(sorted(prompt_ids)))
+        .order_by(j.c.submitted_at.desc().nulls_last(), j.c.judgment_id)
+    ).all()
+    others: dict[str, list[str]] = {}
+    for row in sorted(rows, key=lambda r: not (r.kind == "binary" and r.value.get("label"))):
+        for rid in row.response_ids:
+            if rid not in others.setdefault(row.prompt_id, []):
+                others[row.prompt_id].append(rid)
+    return others
 
 
 def _utc(at: datetime) -> datetime:
@@ -146,54 +171,60 @@ def queue_hard_cases(
             )
         result.project_id = target.project_id
         j = JudgmentRow.__table__
+        from_feedback = (j.c.project_id == source.project_id) & j.c.judge_id.like("feedback:%")
         stmt = (
             select(j.c.judgment_id, j.c.prompt_id, j.c.response_ids, j.c.kind, j.c.value,
                    j.c.submitted_at)
-            .where(j.c.project_id == source.project_id, j.c.judge_id.like("feedback:%"))
+            .where(from_feedback, j.c.kind.in_(sorted({_STORED_KIND[k] for k in kinds})))
             .order_by(j.c.submitted_at.desc().nulls_last(), j.c.judgment_id)
         )
-        rows = conn.execute(stmt).all()
-        # answers with a thumbs up first, then any other answer, per prompt
-        others: dict[str, list[str]] = {}
-        for row in sorted(rows, key=lambda r: not (r.kind == "binary" and r.value.get("label"))):
-            for rid in row.response_ids:
-                if rid not in others.setdefault(row.prompt_id, []):
-                    others[row.prompt_id].append(rid)
-        existing = set(
-            conn.execute(select(Item.item_id).where(Item.project_id == target.project_id))
-            .scalars()
-            .all()
-        )
         items: list[dict[str, Any]] = []
-        for row in rows:
-            kind = _kind_of(row.kind, row.value)
-            if kind is None or kind not in kinds:
-                continue
-            if since is not None and (row.submitted_at is None or _utc(row.submitted_at) < _utc(since)):
-                continue
-            pair = _pair(kind, row.response_ids, row.value, others, row.prompt_id)
-            if pair is None:
-                counts["no_second_response"] = counts.get("no_second_response", 0) + 1
-                continue
-            key = make_response_ids_key(pair)
-            item_id = make_item_id(target.project_id, row.prompt_id, pair, key=key)
-            if item_id in existing:
-                counts["already_queued"] = counts.get("already_queued", 0) + 1
-                continue
-            existing.add(item_id)
-            items.append(
-                {
-                    "item_id": item_id,
-                    "project_id": target.project_id,
-                    "prompt_id": row.prompt_id,
-                    "response_ids": pair,
-                    "response_ids_key": key,
-                    "target": target.overlap,
-                    "priority": priority,
-                    "source": f"hard-case:{kind}:{row.judgment_id}",
-                }
+        # candidates a page at a time: two lookups per page (other answers, queued items)
+        for page in conn.execute(stmt).partitions(_PAGE):
+            chosen = []
+            for row in page:
+                kind = _kind_of(row.kind, row.value)
+                if kind is None or kind not in kinds:
+                    continue
+                if since is not None and (
+                    row.submitted_at is None or _utc(row.submitted_at) < _utc(since)
+                ):
+                    continue
+                chosen.append((kind, row))
+            others = _other_answers(
+                conn, from_feedback, {r.prompt_id for k, r in chosen if k == "thumbs_down"}
             )
-            counts[kind] = counts.get(kind, 0) + 1
+            pairs = []
+            for kind, row in chosen:
+                pair = _pair(kind, row.response_ids, row.value, others, row.prompt_id)
+                if pair is None:
+                    counts["no_second_response"] = counts.get("no_second_response", 0) + 1
+                    continue
+                key = make_response_ids_key(pair)
+                item_id = make_item_id(target.project_id, row.prompt_id, pair, key=key)
+                pairs.append((kind, row, pair, key, item_id))
+            ids = [item_id for *_, item_id in pairs]
+            queued = set(conn.execute(select(Item.item_id).where(Item.item_id.in_(ids))).scalars())
+            for kind, row, pair, key, item_id in pairs:
+                if item_id in queued:
+                    counts["already_queued"] = counts.get("already_queued", 0) + 1
+                    continue
+                queued.add(item_id)
+                items.append(
+                    {
+                        "item_id": item_id,
+                        "project_id": target.project_id,
+                        "prompt_id": row.prompt_id,
+                        "response_ids": pair,
+                        "response_ids_key": key,
+                        "target": target.overlap,
+                        "priority": priority,
+                        "source": f"hard-case:{kind}:{row.judgment_id}",
+                    }
+                )
+                counts[kind] = counts.get(kind, 0) + 1
+                if len(items) == limit:
+                    break
             if len(items) == limit:
                 break
         if items:

@@ -14,7 +14,7 @@ from typing import Any, Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from preflab.errors import InputError, shorten
+from preflab.errors import InputError, field_path, shorten
 
 __all__ = [
     "ORDER_UNKNOWN_FLAG",
@@ -26,8 +26,8 @@ __all__ = [
     "Judge",
     "JudgeKind",
     "Judgment",
-    "JudgmentKind",
     "JudgmentId",
+    "JudgmentKind",
     "Message",
     "Origin",
     "Pair",
@@ -502,7 +502,7 @@ def validate_record(
         return cls.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = _field_path(err["loc"]) or None
+        field = field_path(err["loc"]) or None
         got = err.get("input")
         msg = err["msg"].removeprefix("Value error, ")
         broken = (err.get("ctx") or {}).get("error")
@@ -513,11 +513,3 @@ def validate_record(
         if field and not isinstance(got, dict):
             msg = f"{msg} (got {shorten(got)})"
         raise InputError(msg, path=path, line=line, field=field, value=got) from None
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    """Return a pydantic location as a field path: ``("spans", 2, "end")`` → ``spans[2].end``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from preflab.errors import AuthError, PreflabError
+from preflab.errors import AuthError, PreflabError, field_path
 
 __all__ = ["RateLimitedError", "error_body", "install_error_handlers"]
 
@@ -62,14 +62,6 @@ def _respond(request: Request, status: int, code: str, message: str, field: str 
     )
 
 
-def _field_path(loc: Any) -> str:
-    """Return a request location as a field path: ``("body", "events", 1)`` → ``body.events[1]``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the one shape."""
 
@@ -80,7 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = _field_path(err.get("loc", ())) or None
+        field = field_path(err.get("loc", ())) or None
         msg = str(err.get("msg", "invalid request")).removeprefix("Value error, ")
         message = f'field "{field}": {msg}' if field else msg
         return _respond(request, 422, "invalid_field", message, field)
