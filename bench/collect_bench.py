@@ -33,12 +33,12 @@ import httpx
 import psutil
 from sqlalchemy import insert
 
+from preflab import collect
+from preflab.collect import ProjectCreate
 from preflab.records import make_prompt_id, make_response_id
 from preflab.server.auth import hash_password, hash_token
 from preflab.server.db import Database
-from preflab.server.projects import ProjectCreate, build_project_row
 from preflab.store.items import make_item_id, make_response_ids_key
-from preflab.store.queries import collect
 from preflab.store.tables import Item, PromptRow, ResponseRow
 
 PG_ADMIN = os.environ.get("PREFLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -85,7 +85,7 @@ def setup(url: str, items: int, big: int) -> tuple[list[str], str, str]:
             collect.create_api_token(s, user.user_id, "bench", hash_token(token))
             tokens.append(token)
         for name in ("Bench", "Big"):
-            collect.create_project(s, build_project_row(ProjectCreate(name=name)))
+            collect.create_project(s, ProjectCreate(name=name))
             for i in range(CLIENTS):
                 collect.add_member(s, name.lower(), f"human:bench{i:02d}")
     add_items(db, "bench", items, "bench")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from preflab.server.projects import ProjectCreate
+from preflab.collect import ProjectCreate
 from preflab.store.tables import JudgmentRow
 
 from .conftest import login, support

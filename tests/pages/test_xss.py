@@ -22,7 +22,7 @@ ATTACKS = [
 
 
 def test_hostile_responses_render_as_inert_text(page, seeded, live_server) -> None:  # type: ignore[no-untyped-def]
-    from preflab.server.projects import ProjectCreate
+    from preflab.collect import ProjectCreate
 
     pid = support.seed_project(seeded.db, ProjectCreate(name="Hostile", kind="ranking"),
                                ["alice"])

@@ -23,13 +23,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from preflab import collect
+from preflab.collect import ProjectCreate
 from preflab.records import make_prompt_id, make_response_id
 from preflab.server.app import create_app
 from preflab.server.auth import hash_password
 from preflab.server.db import Database
-from preflab.server.projects import ProjectCreate, build_project_row
 from preflab.settings import Settings
-from preflab.store.queries import collect
 from preflab.store.tables import PromptRow, ResponseRow
 
 PASSWORDS = {"admin": "admin-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-12",
@@ -77,7 +77,7 @@ def add_prompt_items(
 
 def seed_project(db: Database, spec: ProjectCreate, members: list[str]) -> str:
     with db.write() as s:
-        row = collect.create_project(s, build_project_row(spec))
+        row = collect.create_project(s, spec)
         pid = row.project_id
         for name in members:
             user = collect.get_user_by_username(s, name)

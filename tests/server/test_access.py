@@ -11,7 +11,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from preflab.store.queries import collect
+from preflab import collect
 
 from .conftest import Seeded, api_token, login, make_client
 

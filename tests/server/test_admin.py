@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from preflab.server.projects import ProjectCreate
-from preflab.store.queries import collect
+from preflab import collect
+from preflab.collect import ProjectCreate
 
 from .conftest import Seeded, api_token, login, make_client, seed_project
 

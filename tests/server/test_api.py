@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from preflab.server.projects import ProjectCreate
+from preflab.collect import ProjectCreate
 from preflab.store.tables import JudgmentRow
 
 from .conftest import Seeded, add_prompt_items, api_token, make_client, seed_project
@@ -192,6 +192,38 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     assert "/api/v1/tasks/{assignment_id}/judgments" in spec["paths"]
     assert not any(p.startswith("/admin") for p in spec["paths"])  # pages are not API
     assert client.get("/docs").status_code == 200
+
+
+def test_every_api_route_declares_its_response_schema(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    missing = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            ok = {code: r for code, r in op["responses"].items() if code.startswith("2")}
+            if not ok:
+                missing.append(f"{method.upper()} {path}: no success response")
+                continue
+            for code, r in ok.items():
+                if code == "204":
+                    continue
+                schema = r.get("content", {}).get("application/json", {}).get("schema", {})
+                if not schema or schema == {} or schema.get("additionalProperties") is True:
+                    missing.append(f"{method.upper()} {path} {code}: {schema}")
+    assert [] == missing
+
+
+def test_task_bodies_follow_their_openapi_schemas(api, seeded: Seeded) -> None:
+    from preflab.server.api.v1.schemas import TaskNext, TaskPublic
+
+    c, alice, _ = api
+    spec = c.get("/api/v1/openapi.json").json()
+    ref = spec["paths"]["/api/v1/projects/{project_id}/tasks/next"]["post"]["responses"]["200"]
+    assert ref["content"]["application/json"]["schema"]["$ref"].endswith("/TaskNext")
+    nxt = c.post(f"/api/v1/projects/{seeded.project_id}/tasks/next", headers=alice).json()
+    task = TaskNext.model_validate(nxt).task
+    assert task is not None and set(nxt["task"]) == set(TaskPublic.model_fields)
+    read = c.get(f"/api/v1/tasks/{task.assignment_id}", headers=alice).json()
+    assert TaskPublic.model_validate(read) == task
 
 
 def test_admin_creates_projects_and_members(api, seeded: Seeded) -> None:

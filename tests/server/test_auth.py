@@ -7,9 +7,9 @@ from http.cookies import SimpleCookie
 import httpx
 from fastapi.testclient import TestClient
 
+from preflab import collect
 from preflab.server.accounts import LoginLimiter
 from preflab.server.auth import hash_password, verify_password
-from preflab.store.queries import collect
 
 from .conftest import (
     PASSWORDS,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from preflab import collect
 from preflab.cli.main import app
 from preflab.server.db import Database
 from preflab.server.demo import DEMO_PROJECT, setup_demo
-from preflab.store.queries import collect
 from preflab.store.tables import Item
 
 runner = CliRunner()

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from preflab import collect
+from preflab.collect import ProjectCreate
 from preflab.server.auth import hash_token
-from preflab.server.projects import ProjectCreate
-from preflab.store.queries import collect
 from preflab.store.tables import Item, JudgmentRow
 
 from .conftest import (

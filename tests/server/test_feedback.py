@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from preflab.collect import ProjectCreate
 from preflab.derive import derive
 from preflab.records import Judgment, table_to_records
-from preflab.server.projects import ProjectCreate
 from preflab.store.queries import count_rows, read_judgments, read_prompts, read_responses
 from preflab.store.tables import Item
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from preflab import collect
 from preflab.cli.main import app
 from preflab.server.db import Database
-from preflab.store.queries import collect
 
 
 @pytest.mark.sqlite

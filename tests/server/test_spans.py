@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from preflab.collect import DEFAULT_SPAN_LABELS, ProjectCreate, build_project
 from preflab.formats.base import ImportChunk
 from preflab.records import Judgment, Span, table_to_records
-from preflab.server.projects import DEFAULT_SPAN_LABELS, ProjectCreate, build_project_row
 from preflab.store.engine import open_workspace
 from preflab.store.imports import import_chunks
 from preflab.store.queries.records import read_judgments
@@ -91,10 +91,10 @@ def _count(seeded: Seeded) -> int:
 def test_project_config_defaults_and_checks() -> None:
     spec = ProjectCreate(name="x", span_flags=True, critique="required")
     assert spec.span_labels == list(DEFAULT_SPAN_LABELS)
-    config = build_project_row(spec).config
+    config = build_project(spec).config
     assert config["span_flags"] is True and config["critique"] == "required"
-    assert build_project_row(ProjectCreate(name="y")).config["critique"] == "off"
-    assert build_project_row(ProjectCreate(name="z", critique=True)).config["critique"] == (
+    assert build_project(ProjectCreate(name="y")).config["critique"] == "off"
+    assert build_project(ProjectCreate(name="z", critique=True)).config["critique"] == (
         "optional")
     with pytest.raises(ValidationError, match="distinct"):
         ProjectCreate(name="x", span_flags=True, span_labels=["unsafe", "unsafe"])

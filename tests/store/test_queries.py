@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, select
 
+from preflab.collect import list_projects as collect_list_projects
 from preflab.formats.base import ImportChunk
 from preflab.records import (
     JUDGE_SCHEMA,
@@ -35,7 +36,6 @@ from preflab.store.imports import import_chunks
 from preflab.store.migrate import upgrade_to_head
 from preflab.store.queries import (
     count_rows,
-    list_projects,
     read_judges,
     read_judgments,
     read_prompts,
@@ -43,6 +43,7 @@ from preflab.store.queries import (
     write_parquet_snapshot,
 )
 from preflab.store.tables import JudgmentRow
+from preflab.store.unit_of_work import read_scope
 
 from .conftest import make_chunk
 
@@ -211,7 +212,8 @@ def test_project_filter_reads_only_that_projects_records(engine: Engine, tmp_pat
     assert {"prompts": 3, "responses": 6, "judges": 1, "judgments": 3, "items": 3} == count_rows(
         engine, one.project_id
     )
-    assert ["one", "two"] == sorted(p.name for p in list_projects(engine))
+    with read_scope(engine) as conn:
+        assert ["one", "two"] == sorted(p.name for p in collect_list_projects(conn))
 
 
 def test_parquet_snapshot_holds_the_same_tables(stored: Engine, tmp_path: Path) -> None:

@@ -5,22 +5,28 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, func, select
 
-from preflab.records import Project
-from preflab.store.queries import create_project, list_projects
+from preflab.collect import list_projects as collect_list_projects
+from preflab.store.queries import ensure_project
 from preflab.store.tables import ProjectRow
 from preflab.store.unit_of_work import read_scope, session_scope, write_scope
 
 
+def list_projects(engine: Engine) -> list:
+    """The projects' rows, oldest first (the annotation layer's read)."""
+    with read_scope(engine) as conn:
+        return collect_list_projects(conn)
+
+
 def test_write_scope_commits_when_the_block_ends(engine: Engine) -> None:
     with write_scope(engine) as conn:
-        create_project(conn, Project(project_id="p1", name="one"))
+        ensure_project(conn, "one")
     assert ["one"] == [p.name for p in list_projects(engine)]
 
 
 def test_write_scope_rolls_back_everything_on_error(engine: Engine) -> None:
     with pytest.raises(KeyError), write_scope(engine) as conn:
-        create_project(conn, Project(project_id="p1", name="one"))
-        create_project(conn, Project(project_id="p2", name="two"))
+        ensure_project(conn, "one")
+        ensure_project(conn, "two")
         raise KeyError("boom")
     assert [] == list_projects(engine)
 

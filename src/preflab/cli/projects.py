@@ -55,8 +55,8 @@ def create(
     from pydantic import ValidationError
 
     from preflab.errors import InputError
-    from preflab.server.projects import ProjectCreate, build_project_row
-    from preflab.store.queries import collect
+    from preflab import collect
+    from preflab.collect import ProjectCreate
 
     try:
         spec = ProjectCreate(
@@ -75,8 +75,8 @@ def create(
         raise InputError(err["msg"].removeprefix("Value error, "), field=field) from None
     database = open_db(db, workspace)
     try:
-        with database.write() as s:
-            row = collect.create_project(s, build_project_row(spec))
+        with database.transaction() as conn:
+            row = collect.create_project(conn, spec)
             typer.echo(f"created project {row.project_id}")
     finally:
         database.dispose()
@@ -92,14 +92,14 @@ def list_(
 
     Example: `preflab projects list`
     """
-    from preflab.store.queries import collect
+    from preflab import collect
 
     database = open_db(db, workspace)
     rows = []
     try:
-        with database.read() as s:
-            for p in collect.list_projects(s):
-                pr = collect.project_progress(s, p.project_id)
+        with database.connect() as conn:
+            for p in collect.list_projects(conn):
+                pr = collect.project_progress(conn, p.project_id)
                 rows.append({"project_id": p.project_id, "name": p.name, "kind": p.kind,
                              "items": pr.items, "complete": pr.complete_items,
                              "judgments": pr.judgments, "target": pr.target_judgments})
@@ -127,17 +127,17 @@ def add_member(
     Example: `preflab projects add-member hh-review alice bob`
     """
     from preflab.errors import NotFoundError
-    from preflab.store.queries import collect
+    from preflab import collect
 
     database = open_db(db, workspace)
     try:
-        with database.write() as s:
-            collect.get_project(s, project)
+        with database.transaction() as conn:
+            collect.get_project(conn, project)
             for name in usernames:
-                user = collect.get_user_by_username(s, name)
+                user = collect.get_user_by_username(conn, name)
                 if user is None:
                     raise NotFoundError(f"no user named {name!r}", field="username")
-                collect.add_member(s, project, user.user_id)
+                collect.add_member(conn, project, user.user_id)
     finally:
         database.dispose()
     typer.echo(f"added {', '.join(usernames)} to {project}")
@@ -155,13 +155,13 @@ def guidelines(
 
     Example: `preflab projects guidelines hh-review guidelines.md`
     """
-    from preflab.store.queries import collect
+    from preflab import collect
 
     database = open_db(db, workspace)
     try:
-        with database.write() as s:
-            collect.get_project(s, project)
-            row = collect.add_guideline_version(s, project, file.read_text(encoding="utf-8"),
+        with database.transaction() as conn:
+            collect.get_project(conn, project)
+            row = collect.add_guideline_version(conn, project, file.read_text(encoding="utf-8"),
                                                 None)
     finally:
         database.dispose()

@@ -61,12 +61,12 @@ def list_(
 
     Example: `preflab users list --json`
     """
-    from preflab.store.queries import collect
+    from preflab import collect
 
     database = open_db(db, workspace)
     try:
-        with database.read() as s:
-            users = collect.list_users(s, limit=100_000)
+        with database.connect() as conn:
+            users = collect.list_users(conn, limit=100_000)
     finally:
         database.dispose()
     rows = [{"username": u.username, "role": u.role, "active": u.is_active, "vendor": u.vendor,
@@ -82,12 +82,12 @@ def list_(
 
 
 def _set_active(username: str, active: bool, db: str | None, workspace: Path | None) -> None:
-    from preflab.store.queries import collect
+    from preflab import collect
 
     database = open_db(db, workspace)
     try:
-        with database.write() as s:
-            collect.set_user_active(s, username, active)
+        with database.transaction() as conn:
+            collect.set_user_active(conn, username, active)
     finally:
         database.dispose()
     typer.echo(f"{username} {'enabled' if active else 'disabled'}")
@@ -124,12 +124,12 @@ def token(
     """
     from preflab.errors import NotFoundError
     from preflab.server.accounts import issue_token
-    from preflab.store.queries import collect
+    from preflab import collect
 
     database = open_db(db, workspace)
     try:
-        with database.read() as s:
-            user = collect.get_user_by_username(s, username)
+        with database.connect() as conn:
+            user = collect.get_user_by_username(conn, username)
         if user is None:
             raise NotFoundError(f"no user named {username!r}", field="username")
         typer.echo(issue_token(database, user, name))

@@ -8,12 +8,13 @@ from collections.abc import Callable
 
 from sqlalchemy import delete, insert, select
 
+from preflab import collect
+from preflab.collect import User
 from preflab.errors import AuthError
 from preflab.server.auth import hash_password, hash_token, new_token, verify_password
 from preflab.server.db import Database
 from preflab.server.errors import RateLimitedError
-from preflab.store.queries import collect
-from preflab.store.tables import LoginFailure, User
+from preflab.store.tables import LoginFailure
 
 __all__ = ["MIN_PASSWORD", "LoginLimiter", "add_user", "authenticate", "issue_token"]
 
@@ -109,8 +110,8 @@ def authenticate(
         raise RateLimitedError(
             f"too many failed logins; try again in {math.ceil(wait)} seconds", field="username"
         )
-    with db.read() as s:
-        user = collect.get_user_by_username(s, username.strip())
+    with db.connect() as conn:
+        user = collect.get_user_by_username(conn, username.strip())
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         limiter.fail(keys)
@@ -135,14 +136,14 @@ def add_user(
     if len(password) < MIN_PASSWORD:
         raise InputError(f"a password needs at least {MIN_PASSWORD} characters",
                          field="password")
-    with db.write() as s:
-        return collect.create_user(s, username, hash_password(password), role=role,
+    with db.transaction() as conn:
+        return collect.create_user(conn, username, hash_password(password), role=role,
                                    vendor=vendor, team=team)
 
 
 def issue_token(db: Database, user: User, name: str = "api") -> str:
     """Create an API token for the user and return it (only its hash is stored)."""
     token = new_token()
-    with db.write() as s:
-        collect.create_api_token(s, user.user_id, name, hash_token(token))
+    with db.transaction() as conn:
+        collect.create_api_token(conn, user.user_id, name, hash_token(token))
     return token

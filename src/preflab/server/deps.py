@@ -14,12 +14,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import Connection
 
+from preflab import collect
+from preflab.collect import Project, User
 from preflab.errors import AuthError, NotFoundError, PermissionDeniedError
 from preflab.server.auth import check_csrf, hash_token
 from preflab.server.db import Database
 from preflab.settings import Settings
-from preflab.store.queries import collect
-from preflab.store.tables import ProjectRow, User
 
 __all__ = [
     "AdminUser",
@@ -71,19 +71,18 @@ class Caller:
     user_id: str | None = None  # from the session cookie
     session: Any = None  # the cookie session, cleared if its user is gone or disabled
 
-    def user(self, conn: Connection, *, as_row: bool = True) -> User:
-        """Return the active user behind the credentials (``as_row``: the row, read-only,
-        attributes as on :class:`User`; else a detached :class:`User`).
+    def user(self, conn: Connection) -> User:
+        """Return the active user behind the credentials.
 
         Raises:
             AuthError: unknown, revoked or disabled token; a session of a disabled user.
         """
         if self.token_hash is not None:
-            user = collect.load_user_by_token_hash(conn, self.token_hash, as_row=as_row)
+            user = collect.get_user_by_token_hash(conn, self.token_hash)
             if user is None or not user.is_active:
                 raise AuthError("unknown, revoked or disabled API token", field="authorization")
             return user
-        user = collect.load_user(conn, self.user_id or "", as_row=as_row)
+        user = collect.get_user(conn, self.user_id or "")
         if user is None or not user.is_active:
             if self.session is not None:
                 self.session.clear()
@@ -126,7 +125,7 @@ def _load_user(credentials: Caller, db: Database) -> User | None:
     """Look the credentials up; None for a session whose user is gone or disabled."""
     with db.connect() as conn:
         try:
-            return credentials.user(conn, as_row=False)
+            return credentials.user(conn)
         except AuthError:
             if credentials.token_hash is not None:
                 raise
@@ -199,14 +198,14 @@ LoginCsrfForm = Depends(csrf_form)
 CsrfForm = Depends(user_csrf_form)
 
 
-def visible_project(db: Database, user: User, project_id: str) -> ProjectRow:
+def visible_project(db: Database, user: User, project_id: str) -> Project:
     """Return the project if the user may see it (admins: all; others: their projects).
 
     Raises:
         NotFoundError: no such project, or the user is not a member (same answer for both).
     """
     with db.connect() as conn:
-        project = collect.load_project_for_user(conn, project_id, user)
+        project = collect.project_for_user(conn, project_id, user)
     if project is None:
         raise NotFoundError(f"no project {project_id!r}", field="project_id")
     return project

@@ -14,7 +14,7 @@ from typing import Any
 
 from preflab.errors import DependencyError, InputError, PreflabError, UsageError
 from preflab.server.db import Database
-from preflab.store.tables import ProjectRow
+from preflab.collect import Project
 
 __all__ = [
     "agreement_summary",
@@ -37,7 +37,7 @@ def import_formats() -> list[str]:
     return [n for n in reader_names() if n != "hf-disk"]
 
 
-def import_file(db: Database, project: ProjectRow, fmt: str, path: Path) -> dict[str, Any]:
+def import_file(db: Database, project: Project, fmt: str, path: Path) -> dict[str, Any]:
     """Import a file into a project (one transaction; items made for its judgments)."""
     try:
         from preflab.formats.registry import iter_read
@@ -51,7 +51,7 @@ def import_file(db: Database, project: ProjectRow, fmt: str, path: Path) -> dict
 
 
 def import_upload(
-    db: Database, project: ProjectRow, fmt: str, filename: str, data: bytes
+    db: Database, project: Project, fmt: str, filename: str, data: bytes
 ) -> dict[str, Any]:
     """Import an uploaded file (kept in a temporary file while read)."""
     if fmt not in import_formats():
@@ -94,7 +94,7 @@ def _tables(db: Database, project_id: str) -> tuple[Any, Any, Any]:
             read_judgments(db.engine, project_id))
 
 
-def export_project(db: Database, project: ProjectRow, fmt: str) -> tuple[bytes, str]:
+def export_project(db: Database, project: Project, fmt: str) -> tuple[bytes, str]:
     """Return the bytes and file name of a project export (``pairs.jsonl``: TRL pairs)."""
     if fmt not in export_formats():
         raise UsageError(f"unknown export {fmt!r}; choose one of {export_formats()}",
@@ -109,7 +109,7 @@ def export_project(db: Database, project: ProjectRow, fmt: str) -> tuple[bytes, 
     return buf.getvalue().encode(), f"{project.project_id}-pairs.jsonl"
 
 
-def agreement_summary(db: Database, project: ProjectRow) -> dict[str, Any] | None:
+def agreement_summary(db: Database, project: Project) -> dict[str, Any] | None:
     """Return the audit library's agreement figures for the project's judgments, or None."""
     try:
         from preflab.audit.agreement import agreement_summary as summarize

@@ -10,8 +10,8 @@ One JSON object per judgment, shaped like the record's value model (so the web a
 - ``edit``: ``{"original_id", "edited_id"}``
 
 Fine-grained feedback rides beside the kind's keys in the same object (the annotation app's
-``span_flags`` and ``critique`` options, see :mod:`preflab.server.judging`): ``"spans"``, a list
-of ``{"response_id", "start", "end", "label", "text"}``, only when there are spans, and
+``span_flags`` and ``critique`` options, see :mod:`preflab.collect.submissions`): ``"spans"``,
+a list of ``{"response_id", "start", "end", "label", "text"}``, only when there are spans, and
 ``"critique"``, only when there is one. Readers of the kind's value ignore both keys; the
 ``Judgment`` record and ``JUDGMENT_SCHEMA`` carry them in their ``spans`` and ``critique`` fields.
 

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from preflab import collect
+from preflab.collect import ProjectCreate
 from preflab.errors import InputError, NotFoundError
 from preflab.server import accounts, transfer
 from preflab.server.api.v1.schemas import JudgmentPublic
 from preflab.server.deps import AdminUser, CsrfForm, DbDep, visible_project
-from preflab.server.projects import ProjectCreate, build_project_row
-from preflab.store.queries import collect
 
 router = APIRouter(prefix="/admin")
 PAGE = 50
@@ -31,8 +31,9 @@ def _pages(total: int) -> int:
 
 @router.get("")
 def admin_home(request: Request, admin: AdminUser, db: DbDep) -> Response:
-    with db.read() as s:
-        rows = [(p, collect.project_progress(s, p.project_id)) for p in collect.list_projects(s)]
+    with db.connect() as conn:
+        rows = [(p, collect.project_progress(conn, p.project_id))
+                for p in collect.list_projects(conn)]
     return _render(request, "admin/index.html", {"user": admin, "rows": rows})
 
 
@@ -67,18 +68,18 @@ async def create_project(request: Request, admin: AdminUser, db: DbDep) -> Respo
     except (ValidationError, ValueError) as exc:
         msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         return _render(request, "admin/project_new.html", {"user": admin, "error": msg}, 422)
-    with db.write() as s:
-        row = collect.create_project(s, build_project_row(spec))
+    with db.transaction() as conn:
+        row = collect.create_project(conn, spec)
     return RedirectResponse(f"/admin/projects/{row.project_id}", status_code=303)
 
 
 @router.get("/projects/{project_id}")
 def project_admin(request: Request, project_id: str, admin: AdminUser, db: DbDep) -> Response:
     project = visible_project(db, admin, project_id)
-    with db.read() as s:
-        progress = collect.project_progress(s, project_id)
-        members = collect.list_members(s, project_id)
-        guideline = collect.current_guideline(s, project_id)
+    with db.connect() as conn:
+        progress = collect.project_progress(conn, project_id)
+        members = collect.list_members(conn, project_id)
+        guideline = collect.current_guideline(conn, project_id)
     agreement = transfer.agreement_summary(db, project)
     return _render(request, "admin/project.html", {
         "user": admin, "project": project, "progress": progress, "members": members,
@@ -90,19 +91,19 @@ def project_admin(request: Request, project_id: str, admin: AdminUser, db: DbDep
 def add_member(project_id: str, admin: AdminUser, db: DbDep,
                username: Annotated[str, Form()]) -> Response:
     visible_project(db, admin, project_id)
-    with db.write() as s:
-        user = collect.get_user_by_username(s, username.strip())
+    with db.transaction() as conn:
+        user = collect.get_user_by_username(conn, username.strip())
         if user is None:
             raise NotFoundError(f"no user named {username!r}", field="username")
-        collect.add_member(s, project_id, user.user_id)
+        collect.add_member(conn, project_id, user.user_id)
     return RedirectResponse(f"/admin/projects/{project_id}", status_code=303)
 
 
 @router.get("/projects/{project_id}/guidelines")
 def guidelines_edit(request: Request, project_id: str, admin: AdminUser, db: DbDep) -> Response:
     project = visible_project(db, admin, project_id)
-    with db.read() as s:
-        current = collect.current_guideline(s, project_id)
+    with db.connect() as conn:
+        current = collect.current_guideline(conn, project_id)
     return _render(request, "admin/guidelines.html",
                    {"user": admin, "project": project, "current": current})
 
@@ -113,10 +114,10 @@ def guidelines_save(project_id: str, admin: AdminUser, db: DbDep,
     visible_project(db, admin, project_id)
     if not text.strip():
         raise InputError("guidelines must not be empty", field="text")
-    with db.write() as s:
-        current = collect.current_guideline(s, project_id)
+    with db.transaction() as conn:
+        current = collect.current_guideline(conn, project_id)
         if current is None or current.text != text:
-            collect.add_guideline_version(s, project_id, text, admin.username)
+            collect.add_guideline_version(conn, project_id, text, admin.username)
     return RedirectResponse(f"/admin/projects/{project_id}", status_code=303)
 
 
@@ -125,8 +126,8 @@ def items_page(request: Request, project_id: str, admin: AdminUser, db: DbDep,
                page: int = 1) -> Response:
     project = visible_project(db, admin, project_id)
     page = max(page, 1)
-    with db.read() as s:
-        items, total = collect.list_items(s, project_id, offset=(page - 1) * PAGE, limit=PAGE)
+    with db.connect() as conn:
+        items, total = collect.list_items(conn, project_id, offset=(page - 1) * PAGE, limit=PAGE)
     return _render(request, "admin/items.html", {"user": admin, "project": project,
                                                   "items": items, "page": page,
                                                   "pages": _pages(total), "total": total})
@@ -136,12 +137,10 @@ def items_page(request: Request, project_id: str, admin: AdminUser, db: DbDep,
 def item_page(request: Request, project_id: str, item_id: str, admin: AdminUser,
               db: DbDep) -> Response:
     project = visible_project(db, admin, project_id)
-    with db.read() as s:
-        assignments = [a for a in collect.assignment_counts(s, item_id)
+    with db.connect() as conn:
+        assignments = [a for a in collect.list_assignments(conn, item_id)
                        if a.project_id == project_id]
-        from preflab.store.tables import Item
-
-        item = s.get(Item, item_id)
+        item = collect.get_item(conn, item_id)
         if item is None or item.project_id != project_id:
             raise NotFoundError(f"no item {item_id!r} in this project", field="item_id")
     return _render(request, "admin/item.html", {"user": admin, "project": project,
@@ -153,8 +152,8 @@ def judgments_page(request: Request, project_id: str, admin: AdminUser, db: DbDe
                    page: int = 1, judge_id: str | None = None) -> Response:
     project = visible_project(db, admin, project_id)
     page = max(page, 1)
-    with db.read() as s:
-        rows, total = collect.list_judgments(s, project_id, judge_id=judge_id or None,
+    with db.connect() as conn:
+        rows, total = collect.list_judgments(conn, project_id, judge_id=judge_id or None,
                                              offset=(page - 1) * PAGE, limit=PAGE)
     return _render(request, "admin/judgments.html", {
         "user": admin, "project": project, "rows": rows, "page": page, "pages": _pages(total),
@@ -168,8 +167,8 @@ def export_judgments(project_id: str, admin: AdminUser, db: DbDep) -> Response:
     def lines() -> Iterator[bytes]:
         offset = 0
         while True:
-            with db.read() as s:
-                rows, _ = collect.list_judgments(s, project_id, offset=offset, limit=1000)
+            with db.connect() as conn:
+                rows, _ = collect.list_judgments(conn, project_id, offset=offset, limit=1000)
             if not rows:
                 return
             for j in rows:
@@ -221,8 +220,8 @@ async def import_upload(request: Request, project_id: str, admin: AdminUser,
 @router.get("/users")
 def users_page(request: Request, admin: AdminUser, db: DbDep, page: int = 1) -> Response:
     page = max(page, 1)
-    with db.read() as s:
-        users = collect.list_users(s, offset=(page - 1) * PAGE, limit=PAGE)
+    with db.connect() as conn:
+        users = collect.list_users(conn, offset=(page - 1) * PAGE, limit=PAGE)
     return _render(request, "admin/users.html", {"user": admin, "users": users, "page": page,
                                                   "token": None, "error": None})
 
@@ -237,23 +236,23 @@ def users_add(request: Request, admin: AdminUser, db: DbDep,
 
 @router.post("/users/{username}/disable", dependencies=[CsrfForm])
 def users_disable(username: str, admin: AdminUser, db: DbDep) -> Response:
-    with db.write() as s:
-        collect.set_user_active(s, username, False)
+    with db.transaction() as conn:
+        collect.set_user_active(conn, username, False)
     return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.post("/users/{username}/enable", dependencies=[CsrfForm])
 def users_enable(username: str, admin: AdminUser, db: DbDep) -> Response:
-    with db.write() as s:
-        collect.set_user_active(s, username, True)
+    with db.transaction() as conn:
+        collect.set_user_active(conn, username, True)
     return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.post("/users/{username}/token", dependencies=[CsrfForm])
 def users_token(request: Request, username: str, admin: AdminUser, db: DbDep) -> Response:
-    with db.read() as s:
-        target = collect.get_user_by_username(s, username)
-        users = collect.list_users(s, limit=PAGE)
+    with db.connect() as conn:
+        target = collect.get_user_by_username(conn, username)
+        users = collect.list_users(conn, limit=PAGE)
     if target is None:
         raise NotFoundError(f"no user named {username!r}", field="username")
     token = accounts.issue_token(db, target, "admin page")

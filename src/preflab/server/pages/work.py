@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from preflab import collect
+from preflab.collect import FLAGS, JudgmentCreate, scale_labels
 from preflab.errors import InputError
 from preflab.server import tasks
 from preflab.server.deps import CsrfForm, CurrentUser, DbDep, SettingsDep, visible_project
-from preflab.server.judging import FLAGS, JudgmentCreate, scale_labels
-from preflab.store.queries import collect
 
 router = APIRouter()
 
@@ -26,9 +26,9 @@ def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200)
 
 @router.get("/")
 def home(request: Request, user: CurrentUser, db: DbDep) -> Response:
-    with db.read() as s:
-        projects = collect.list_projects(s, user)
-        mine = {p.project_id: collect.list_judgments(s, p.project_id, judge_id=user.user_id,
+    with db.connect() as conn:
+        projects = collect.list_projects(conn, user)
+        mine = {p.project_id: collect.list_judgments(conn, p.project_id, judge_id=user.user_id,
                                                      limit=1)[1] for p in projects}
     return _render(request, "home.html", {"user": user, "projects": projects, "mine": mine})
 
@@ -36,9 +36,9 @@ def home(request: Request, user: CurrentUser, db: DbDep) -> Response:
 @router.get("/projects/{project_id}")
 def project_page(request: Request, project_id: str, user: CurrentUser, db: DbDep) -> Response:
     project = visible_project(db, user, project_id)
-    with db.read() as s:
-        _, mine = collect.list_judgments(s, project_id, judge_id=user.user_id, limit=1)
-        guideline = collect.current_guideline(s, project_id)
+    with db.connect() as conn:
+        _, mine = collect.list_judgments(conn, project_id, judge_id=user.user_id, limit=1)
+        guideline = collect.current_guideline(conn, project_id)
     return _render(request, "project.html",
                    {"user": user, "project": project, "mine": mine, "guideline": guideline})
 
@@ -47,7 +47,7 @@ def project_page(request: Request, project_id: str, user: CurrentUser, db: DbDep
 def work(request: Request, project_id: str, user: CurrentUser, db: DbDep,
          settings: SettingsDep) -> Response:
     project = visible_project(db, user, project_id)
-    view = tasks.serve_next(db, settings, project, user)
+    view = tasks.serve_next(db, settings, project.project_id, user)
     if view is None:
         return _render(request, "done.html", {"user": user, "project": project})
     return RedirectResponse(f"/tasks/{view.task.assignment.assignment_id}", status_code=303)
@@ -55,7 +55,7 @@ def work(request: Request, project_id: str, user: CurrentUser, db: DbDep,
 
 def _task_page(request: Request, user: Any, db: Any, assignment_id: str,
                error: str | None = None, status: int = 200) -> Response:
-    view = tasks.show_task(db, lambda pid: visible_project(db, user, pid), user, assignment_id)
+    view = tasks.show_task(db, user, assignment_id)
     if view.task.assignment.status == "submitted":
         return RedirectResponse(f"/projects/{view.project.project_id}/work", status_code=303)
     return _render(request, "task.html", {
@@ -141,8 +141,7 @@ async def skip_task(request: Request, assignment_id: str, user: CurrentUser,
     reason = str(form.get("reason") or "")
 
     def run() -> Response:
-        view = tasks.show_task(db, lambda pid: visible_project(db, user, pid), user,
-                               assignment_id)
+        view = tasks.show_task(db, user, assignment_id)
         tasks.skip(db, user, assignment_id, reason)
         return RedirectResponse(f"/projects/{view.project.project_id}/work", status_code=303)
 
@@ -153,9 +152,9 @@ async def skip_task(request: Request, assignment_id: str, user: CurrentUser,
 def guidelines_page(request: Request, project_id: str, user: CurrentUser, db: DbDep,
                     version: int | None = None) -> Response:
     project = visible_project(db, user, project_id)
-    with db.read() as s:
-        current = collect.current_guideline(s, project_id)
-        shown = (collect.get_guideline(s, project_id, version) if version is not None
+    with db.connect() as conn:
+        current = collect.current_guideline(conn, project_id)
+        shown = (collect.get_guideline(conn, project_id, version) if version is not None
                  else current)
     return _render(request, "guidelines.html", {
         "user": user, "project": project, "shown": shown,
@@ -168,8 +167,8 @@ def my_judgments(request: Request, project_id: str, user: CurrentUser, db: DbDep
                  page: int = 1) -> Response:
     project = visible_project(db, user, project_id)
     page = max(page, 1)
-    with db.read() as s:
-        rows, total = collect.list_judgments(s, project_id, judge_id=user.user_id,
+    with db.connect() as conn:
+        rows, total = collect.list_judgments(conn, project_id, judge_id=user.user_id,
                                              offset=(page - 1) * PAGE, limit=PAGE)
     return _render(request, "mine.html", {"user": user, "project": project, "rows": rows,
                                           "page": page, "pages": max(1, -(-total // PAGE)),

@@ -1,7 +1,8 @@
-"""Reads of the store: record tables to Arrow/Parquet, counts, projects (``collect``: the app's).
+"""Reads of the store: record tables to Arrow/Parquet, counts, finding and inserting projects.
 
-Names are imported on first use, so ``from preflab.store.queries import collect`` does not
-load Arrow and Polars.
+The annotation app's reads and writes live one layer up, in :mod:`preflab.collect`. Names are
+imported on first use, so ``from preflab.store.queries import find_project`` does not load
+Arrow and Polars.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from typing import Any
 
 _EXPORTS = {
     "count_rows": "counts",
-    "create_project": "projects",
     "ensure_project": "projects",
     "find_project": "projects",
+    "insert_project": "projects",
     "iter_judge_batches": "records",
     "iter_judgment_batches": "records",
     "iter_prompt_batches": "records",
     "iter_response_batches": "records",
-    "list_projects": "projects",
     "make_project_id": "projects",
     "read_judges": "records",
     "read_judgments": "records",
@@ -29,14 +29,13 @@ _EXPORTS = {
 
 __all__ = [
     "count_rows",
-    "create_project",
     "ensure_project",
     "find_project",
+    "insert_project",
     "iter_judge_batches",
     "iter_judgment_batches",
     "iter_prompt_batches",
     "iter_response_batches",
-    "list_projects",
     "make_project_id",
     "read_judges",
     "read_judgments",

@@ -1,91 +1,86 @@
-"""Projects: find, create and list."""
+"""Projects in the store: the one project id rule, find a project, insert one.
+
+The annotation layer (:mod:`preflab.collect.projects`) creates and lists projects for the app
+and the CLI; imports that name a new project (``import_chunks(..., create_project=True)``)
+create it here with :func:`ensure_project`. Both go through :func:`insert_project`, and both
+take the id from the name by :func:`make_project_id`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, insert, select
+from sqlalchemy import Connection, Row, Table, bindparam, insert, or_, select
 
 from preflab.errors import ConflictError
 from preflab.records import Project
-from preflab.store.queries.scope import reading
 from preflab.store.tables import ProjectRow, utcnow
 
-__all__ = ["create_project", "ensure_project", "find_project", "list_projects", "make_project_id"]
+__all__ = ["ensure_project", "find_project", "insert_project", "make_project_id"]
 
-_projects = ProjectRow.__table__
+_projects = cast(Table, ProjectRow.__table__)
+_BY_ID = select(_projects).where(_projects.c.project_id == bindparam("key"))
+_BY_NAME = select(_projects).where(_projects.c.name == bindparam("key"))
+_TAKEN = select(_projects.c.project_id).where(
+    or_(_projects.c.project_id == bindparam("project_id"), _projects.c.name == bindparam("name"))
+).limit(1)
 
 
 def make_project_id(name: str) -> str:
-    """Return a readable, stable id for a project name (a slug plus a short hash).
+    """Return the URL-safe id of a project named ``name``: its lowercase words joined by "-".
 
     >>> make_project_id("HH harmless, 2024")
-    'hh-harmless-2024-c19b4e0d'
+    'hh-harmless-2024'
+    >>> make_project_id("!!!")
+    'project'
     """
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "project"
-    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:60] or "project"
 
 
 def find_project(conn: Connection, id_or_name: str) -> Row[Any] | None:
     """Return the ``projects`` row whose id or name is ``id_or_name``, or None."""
-    by_id = conn.execute(select(_projects).where(_projects.c.project_id == id_or_name)).first()
+    by_id = conn.execute(_BY_ID, {"key": id_or_name}).first()
     if by_id is not None:
         return by_id
-    return conn.execute(select(_projects).where(_projects.c.name == id_or_name)).first()
+    return conn.execute(_BY_NAME, {"key": id_or_name}).first()
 
 
-def create_project(conn: Connection, project: Project) -> None:
-    """Insert ``project``; never commits.
+def insert_project(conn: Connection, values: Mapping[str, Any]) -> None:
+    """Insert a project row (``values`` by column name); never commits.
 
     Raises:
         ConflictError: a project with that id or name exists.
     """
-    if find_project(conn, project.project_id) or find_project(conn, project.name):
+    taken = conn.execute(_TAKEN, {"project_id": values["project_id"],
+                                  "name": values["name"]}).first()
+    if taken is not None:
         raise ConflictError(
-            f"a project named {project.name!r} (or with id {project.project_id!r}) exists; "
-            "choose another name.",
+            f"a project named {values['name']!r} (or with id {values['project_id']!r}) "
+            "exists; choose another name.",
             field="name",
-            value=project.name,
+            value=values["name"],
         )
-    conn.execute(
-        insert(ProjectRow).values(
-            project_id=project.project_id,
-            name=project.name,
-            kind=project.kind.value,
-            scale=project.scale,
-            allow_tie=project.allow_tie,
-            allow_both_bad=project.allow_both_bad,
-            attributes=list(project.attributes),
-            overlap=project.overlap,
-            overlap_share=project.overlap_share,
-            gold_share=project.gold_share,
-            config=project.config,
-            created_at=utcnow(),
-        )
-    )
+    conn.execute(insert(_projects).values({"created_at": utcnow(), **values}))
 
 
 def ensure_project(conn: Connection, name: str) -> Row[Any]:
-    """Return the project named (or with id) ``name``, creating it with defaults if missing."""
+    """Return the project named (or with id) ``name``, creating it with defaults if missing.
+
+    Raises:
+        ConflictError: another project's name gives the same id.
+    """
     row = find_project(conn, name)
     if row is None:
-        create_project(conn, Project(project_id=make_project_id(name), name=name))
-        row = find_project(conn, name)
-        assert row is not None
+        project = Project(project_id=make_project_id(name), name=name)
+        insert_project(conn, {
+            "project_id": project.project_id, "name": project.name, "kind": project.kind.value,
+            "scale": project.scale, "allow_tie": project.allow_tie,
+            "allow_both_bad": project.allow_both_bad, "attributes": list(project.attributes),
+            "overlap": project.overlap, "overlap_share": project.overlap_share,
+            "gold_share": project.gold_share, "config": project.config,
+        })
+        row = conn.execute(_BY_ID, {"key": project.project_id}).one()
     return row
-
-
-def list_projects(bind: Engine | Connection) -> list[Project]:
-    """Return every project, oldest first."""
-    with reading(bind) as conn:
-        rows = conn.execute(select(_projects).order_by(_projects.c.created_at, _projects.c.name))
-        out = []
-        for r in rows.mappings():
-            data = {k: r[k] for k in Project.model_fields if k in r}
-            if isinstance(data.get("config"), str):
-                data["config"] = json.loads(data["config"])
-            out.append(Project.model_validate(data))
-        return out

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
+from preflab import collect
 from preflab.server import accounts
 from preflab.server.api.v1.schemas import TokenCreate, TokenPublic, UserCreate, UserPublic
 from preflab.server.deps import AdminUser, CurrentUser, DbDep
-from preflab.store.queries import collect
 
 router = APIRouter(tags=["accounts"])
 
@@ -32,8 +32,8 @@ def list_users(
     _admin: AdminUser, db: DbDep, offset: int = Query(0, ge=0), limit: int = Query(100, le=1000)
 ) -> list[UserPublic]:
     """List users (admin)."""
-    with db.read() as s:
-        return [UserPublic.of(u) for u in collect.list_users(s, offset=offset, limit=limit)]
+    with db.connect() as conn:
+        return [UserPublic.of(u) for u in collect.list_users(conn, offset=offset, limit=limit)]
 
 
 @router.post("/users", status_code=201)
@@ -47,12 +47,12 @@ def create_user(body: UserCreate, _admin: AdminUser, db: DbDep) -> UserPublic:
 @router.post("/users/{username}/disable")
 def disable_user(username: str, _admin: AdminUser, db: DbDep) -> UserPublic:
     """Disable a user: their logins, sessions and tokens stop working (admin)."""
-    with db.write() as s:
-        return UserPublic.of(collect.set_user_active(s, username, False))
+    with db.transaction() as conn:
+        return UserPublic.of(collect.set_user_active(conn, username, False))
 
 
 @router.post("/users/{username}/enable")
 def enable_user(username: str, _admin: AdminUser, db: DbDep) -> UserPublic:
     """Enable a disabled user again (admin)."""
-    with db.write() as s:
-        return UserPublic.of(collect.set_user_active(s, username, True))
+    with db.transaction() as conn:
+        return UserPublic.of(collect.set_user_active(conn, username, True))

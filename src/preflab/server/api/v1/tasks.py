@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from preflab.collect import JudgmentCreate
 from preflab.server import tasks
-from preflab.server.api.v1.schemas import JudgmentPublic, SkipCreate
-from preflab.server.deps import CallerDep, CurrentUser, DbDep, visible_project
-from preflab.server.judging import JudgmentCreate
+from preflab.server.api.v1.schemas import JudgmentPublic, SkipCreate, TaskNext, TaskPublic
+from preflab.server.deps import CallerDep, CurrentUser, DbDep
 
 router = APIRouter(tags=["tasks"])
 
@@ -22,25 +22,27 @@ def _next(db: Any, settings: Any, user: Any, project_id: str) -> bytes:
 
 # The handlers are coroutines that hand their unit of work to ``db.run`` (inline on SQLite, a
 # worker thread on PostgreSQL; see preflab.server.db). Next task and submit look the caller up
-# inside that unit's transaction (see deps.Caller).
+# inside that unit's transaction (see deps.Caller). Both, and "read task", declare their
+# response schema (it is in /openapi.json) but encode the body once themselves: a returned
+# model would be validated again on the way out. tests/server/test_api.py checks the bodies
+# against the schemas.
 
 
-@router.post("/projects/{project_id}/tasks/next", response_model=dict[str, Any])
+@router.post("/projects/{project_id}/tasks/next", response_model=TaskNext)
 async def next_task(project_id: str, user: CallerDep, request: Request) -> Response:
     """Reserve your next task (or return the one you hold); ``{"task": null}`` when done."""
-    # the app's state read directly: two dependencies fewer to resolve on the hottest route;
-    # the body is encoded once, as plain JSON (no response model validation on the way out)
+    # the app's state read directly: two dependencies fewer to resolve on the hottest route
     db, settings = request.app.state.db, request.app.state.settings
     body = await db.run(_next, db, settings, user, project_id)
     return Response(body, media_type="application/json")
 
 
-@router.get("/tasks/{assignment_id}")
-async def read_task(assignment_id: str, user: CurrentUser, db: DbDep) -> dict[str, Any]:
+@router.get("/tasks/{assignment_id}", response_model=TaskPublic)
+async def read_task(assignment_id: str, user: CurrentUser, db: DbDep) -> Response:
     """Return one of your tasks: prompt, responses in the order shown, guidelines version."""
-    view = await db.run(tasks.show_task, db, lambda pid: visible_project(db, user, pid), user,
-                        assignment_id)
-    return view.to_dict()
+    view = await db.run(tasks.show_task, db, user, assignment_id)
+    return Response(json.dumps(view.to_dict(), ensure_ascii=False).encode(),
+                    media_type="application/json")
 
 
 @router.post("/tasks/{assignment_id}/judgments", status_code=201,
@@ -52,7 +54,6 @@ async def submit_judgment(
     judgment with status 200 instead of making a second one."""
     db = request.app.state.db
     row, created = await db.run(tasks.submit, db, user, assignment_id, body)
-    # serialized here, once (a returned model would be validated again on the way out)
     return Response(JudgmentPublic.of(row).model_dump_json(), status_code=201 if created else 200,
                     media_type="application/json")
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from preflab import collect
+from preflab.collect import ProjectCreate
 from preflab.errors import ConflictError, InputError, NotFoundError
-from preflab.server.projects import ProjectCreate
-from preflab.store.queries import collect
 from preflab.store.tables import Item, JudgmentRow, utcnow
 
 from .conftest import Seeded, add_prompt_items, seed_project
