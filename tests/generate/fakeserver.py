@@ -9,7 +9,15 @@ dropped), ``truncated_clean`` (stream ends without finish_reason).
 Control routes: ``GET /_calls`` (calls per request, keyed ``model|seed|last user message``),
 ``POST /_reset``, ``POST /_script`` with ``{"rules": [{"pattern": regex, "reply": text}]}``
 (first rule whose regex matches the last user message gives the reply; ``{model}`` and
-``{seed}`` are filled in).
+``{seed}`` are filled in), ``POST /_fail`` with ``{"status": 503}`` (every chat call answers
+that status from now on; ``{"status": null}`` heals), ``POST /_detail`` (chat calls answer a
+FastAPI-style 422 ``{"detail": [...]}``), ``GET /_batches`` (batches created, in order).
+
+Batch API: ``POST /v1/files`` (multipart, purpose ``batch``), ``GET /v1/files/{id}`` and
+``/content``, ``POST /v1/batches``, ``GET /v1/batches`` (list) and ``/v1/batches/{id}``. A batch
+stays ``in_progress`` for ``--batch-delay`` seconds, then each line is answered like a chat
+call (counted in ``/_calls`` the same way); lines whose fault is ``429``/``500``/``400`` go to
+the error file with that status; the output and error files are written at once.
 
 Run: ``python tests/generate/fakeserver.py --port 8123 --delay 0.05``.
 """
@@ -36,13 +44,21 @@ _FAULT = re.compile(r"\[\[fault:([a-z0-9_]+)(?::(\d+))?\]\]")
 class FakeOpenAI:
     """The ASGI app (raw ASGI: keeps server overhead small for the benchmark)."""
 
-    def __init__(self, delay: float = 0.0, slow_seconds: float = 5.0) -> None:
+    def __init__(
+        self, delay: float = 0.0, slow_seconds: float = 5.0, batch_delay: float = 0.5
+    ) -> None:
         self.delay = delay
         self.slow_seconds = slow_seconds
+        self.batch_delay = batch_delay
         self.calls: Counter[str] = Counter()
         self.rules: list[tuple[re.Pattern[str], str]] = []
         self.inflight = 0
         self.max_inflight = 0
+        self.fail_status: int | None = None
+        self.detail_422 = False
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -74,11 +90,30 @@ class FakeOpenAI:
             self.calls.clear()
             self.rules = []
             self.max_inflight = 0
+            self.fail_status = None
+            self.detail_422 = False
             await _json(send, 200, {"ok": True})
         elif path == "/_script" and method == "POST":
             data = json.loads(body)
             self.rules = [(re.compile(r["pattern"], re.DOTALL), r["reply"]) for r in data["rules"]]
             await _json(send, 200, {"ok": True, "rules": len(self.rules)})
+        elif path == "/_fail" and method == "POST":
+            self.fail_status = json.loads(body).get("status")
+            await _json(send, 200, {"ok": True})
+        elif path == "/_detail" and method == "POST":
+            self.detail_422 = bool(json.loads(body).get("on", True))
+            await _json(send, 200, {"ok": True})
+        elif path == "/_batches":
+            await _json(send, 200, {"batches": list(self.batches.values())})
+        elif path.startswith("/v1/files") or path.startswith("/v1/batches"):
+            await self.batch_api(scope, path, method, body, send)
+        elif path.endswith("/chat/completions") and method == "POST" and self.detail_422:
+            self.calls["_422"] += 1
+            detail = [{"loc": ["body", "messages"], "msg": "field required", "type": "missing"}]
+            await _json(send, 422, {"detail": detail})
+        elif path.endswith("/chat/completions") and method == "POST" and self.fail_status:
+            self.calls["_failed"] += 1
+            await _json(send, self.fail_status, {"error": {"message": "server is down"}})
         elif path.endswith("/chat/completions") and method == "POST":
             self.inflight += 1
             self.max_inflight = max(self.max_inflight, self.inflight)
@@ -151,6 +186,128 @@ class FakeOpenAI:
             },
         )
 
+    def answer(self, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Return the status and body a batch line gets (faults 429/500/400 apply)."""
+        messages = req.get("messages") or []
+        last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        model, seed = req.get("model", ""), req.get("seed")
+        key = f"{model}|{seed}|{last}"
+        self.calls[key] += 1
+        n = self.calls[key]
+        fault = _FAULT.search(last)
+        if fault and (fault.group(2) is None or n <= int(fault.group(2))):
+            if fault.group(1) in ("429", "500", "400"):
+                kind = fault.group(1)
+                return int(kind), {"error": {"message": f"injected {kind}"}}
+        text = self.reply_for(model, seed, last)
+        usage = {
+            "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
+            "completion_tokens": len(text.split()),
+        }
+        return 200, {
+            "id": f"chatcmpl-b{n}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": usage,
+        }
+
+    async def batch_api(
+        self, scope: dict[str, Any], path: str, method: str, body: bytes, send: Any
+    ) -> None:
+        parts = path.strip("/").split("/")  # v1, files|batches, [id], [content]
+        if parts[1] == "files" and method == "POST" and len(parts) == 2:
+            ctype = dict(scope["headers"]).get(b"content-type", b"").decode()
+            data, name = _multipart_file(ctype, body)
+            fid = f"file-{len(self.files) + 1}"
+            self.files[fid] = {"data": data, "name": name, "purpose": "batch"}
+            await _json(send, 200, _file_obj(fid, self.files[fid]))
+        elif parts[1] == "files" and len(parts) == 4 and parts[3] == "content":
+            f = self.files.get(parts[2])
+            if f is None:
+                await _json(send, 404, {"error": {"message": f"no file {parts[2]}"}})
+            else:
+                await _raw(send, 200, f["data"], b"application/octet-stream")
+        elif parts[1] == "files" and len(parts) == 3:
+            f = self.files.get(parts[2])
+            if f is None:
+                await _json(send, 404, {"error": {"message": f"no file {parts[2]}"}})
+            else:
+                await _json(send, 200, _file_obj(parts[2], f))
+        elif parts[1] == "batches" and method == "POST" and len(parts) == 2:
+            req = json.loads(body)
+            if req.get("input_file_id") not in self.files:
+                await _json(send, 400, {"error": {"message": "unknown input_file_id"}})
+                return
+            bid = f"batch_{len(self.batches) + 1}"
+            now = int(time.time())
+            self.batches[bid] = {
+                "id": bid,
+                "object": "batch",
+                "endpoint": req.get("endpoint"),
+                "errors": None,
+                "input_file_id": req["input_file_id"],
+                "completion_window": req.get("completion_window", "24h"),
+                "status": "in_progress",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": now,
+                "in_progress_at": now,
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "metadata": req.get("metadata"),
+            }
+            task = asyncio.create_task(self.run_batch(bid))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            await _json(send, 200, self.batches[bid])
+        elif parts[1] == "batches" and method == "GET" and len(parts) == 2:
+            data = sorted(self.batches.values(), key=lambda b: b["id"], reverse=True)
+            await _json(send, 200, {"object": "list", "data": data, "has_more": False})
+        elif parts[1] == "batches" and method == "GET" and len(parts) == 3:
+            b = self.batches.get(parts[2])
+            if b is None:
+                await _json(send, 404, {"error": {"message": f"no batch {parts[2]}"}})
+            else:
+                await _json(send, 200, b)
+        else:
+            await _json(send, 404, {"error": {"message": f"no route {method} {path}"}})
+
+    async def run_batch(self, bid: str) -> None:
+        await asyncio.sleep(self.batch_delay)
+        batch = self.batches[bid]
+        lines = self.files[batch["input_file_id"]]["data"].decode().splitlines()
+        out, err = [], []
+        for i, raw in enumerate(x for x in lines if x.strip()):
+            line = json.loads(raw)
+            status, body = self.answer(line["body"])
+            row = {
+                "id": f"batch_req_{bid}_{i}",
+                "custom_id": line["custom_id"],
+                "response": {"status_code": status, "request_id": f"req_{i}", "body": body},
+                "error": None,
+            }
+            (out if status == 200 else err).append(json.dumps(row))
+        for kind, rows in (("output", out), ("error", err)):
+            if rows:
+                fid = f"file-{len(self.files) + 1}"
+                data = ("\n".join(rows) + "\n").encode()
+                self.files[fid] = {"data": data, "name": f"{bid}_{kind}.jsonl", "purpose": kind}
+                batch[f"{kind}_file_id"] = fid
+        batch["request_counts"] = {
+            "total": len(out) + len(err),
+            "completed": len(out),
+            "failed": len(err),
+        }
+        batch["status"] = "completed"
+        batch["completed_at"] = int(time.time())
+
     async def stream(self, send: Any, model: str, text: str, usage: dict[str, int]) -> None:
         await _start_sse(send)
         words = text.split(" ")
@@ -168,6 +325,31 @@ class FakeOpenAI:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         raise ConnectionAbortedError("injected truncated stream")  # uvicorn drops the connection
+
+
+def _file_obj(fid: str, f: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": fid,
+        "object": "file",
+        "bytes": len(f["data"]),
+        "created_at": int(time.time()),
+        "filename": f["name"],
+        "purpose": f["purpose"],
+        "status": "processed",
+    }
+
+
+def _multipart_file(ctype: str, body: bytes) -> tuple[bytes, str]:
+    """Return the bytes and name of the ``file`` part of a multipart/form-data body."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    head = b"Content-Type: " + ctype.encode() + b"\r\n\r\n"
+    msg = BytesParser(policy=HTTP).parsebytes(head + body)
+    for part in msg.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            return part.get_payload(decode=True) or b"", part.get_filename() or "input.jsonl"
+    raise ValueError("no file part")
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
@@ -248,6 +430,19 @@ class FakeServer:
     def script(self, rules: list[dict[str, str]]) -> None:
         httpx.post(f"{self.url}/_script", json={"rules": rules}).raise_for_status()
 
+    def fail(self, status: int | None) -> None:
+        """Make every chat call answer ``status`` (None: answer normally again)."""
+        httpx.post(f"{self.url}/_fail", json={"status": status}).raise_for_status()
+
+    def detail_422(self, on: bool = True) -> None:
+        """Make every chat call answer a FastAPI-style ``{"detail": [...]}`` 422."""
+        httpx.post(f"{self.url}/_detail", json={"on": on}).raise_for_status()
+
+    def batches(self) -> list[dict[str, Any]]:
+        """Return the batches created on this server, oldest first."""
+        out = httpx.get(f"{self.url}/_batches").json()["batches"]
+        return sorted(out, key=lambda b: int(b["id"].split("_")[1]))
+
     def endpoint(self, name: str = "fake", model: str = "fake-model", **kw: Any) -> Any:
         """Return an EndpointConfig for this server (short timeouts and backoff for tests)."""
         from preflab.generate.endpoints import EndpointConfig
@@ -256,7 +451,9 @@ class FakeServer:
         return EndpointConfig(name=name, base_url=self.base_url, model=model, **{**base, **kw})
 
 
-def start_fake_server(delay: float = 0.0, slow_seconds: float = 5.0) -> FakeServer:
+def start_fake_server(
+    delay: float = 0.0, slow_seconds: float = 5.0, batch_delay: float = 0.5
+) -> FakeServer:
     port = find_free_port()
     proc = subprocess.Popen(
         [
@@ -268,6 +465,8 @@ def start_fake_server(delay: float = 0.0, slow_seconds: float = 5.0) -> FakeServ
             str(delay),
             "--slow-seconds",
             str(slow_seconds),
+            "--batch-delay",
+            str(batch_delay),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -308,8 +507,11 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--slow-seconds", type=float, default=5.0)
+    ap.add_argument("--batch-delay", type=float, default=0.5)
     args = ap.parse_args()
-    app = FakeOpenAI(delay=args.delay, slow_seconds=args.slow_seconds)
+    app = FakeOpenAI(
+        delay=args.delay, slow_seconds=args.slow_seconds, batch_delay=args.batch_delay
+    )
     uvicorn.run(
         app, host="127.0.0.1", port=args.port, log_level="critical", access_log=False, backlog=2048
     )

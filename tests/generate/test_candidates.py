@@ -115,3 +115,15 @@ def test_same_text_to_different_prompts_is_not_a_duplicate() -> None:
     a = Response(prompt_id="p1", content="Yes.", model="x")
     b = Response(prompt_id="p2", content="Yes.", model="x")
     assert find_duplicate_responses([a, b]) == []
+
+
+def test_identical_samples_merge_into_one_response_and_are_counted(fake, sqlite_url) -> None:
+    fake.script([{"pattern": "weather", "reply": "It is sunny."}])
+    eps = {"a": fake.endpoint("a", model="a")}
+    prompts = _prompts("How is the weather?", "Name a colour.")
+    result = generate_candidates(open_engine(sqlite_url), prompts, eps, n=3)
+    # three seeds of the same model: the weather answers are one text, so one response
+    assert fake.total_calls() == 6
+    assert result.merged == result.summary.merged == 2
+    assert len(result.responses) == 1 + 3
+    assert result.summary.done == 6

@@ -253,3 +253,128 @@ def test_ifeval_math_revise_and_rubric_commands_run(workspace, fake, tmp_path: P
     )
     assert out["failure_reasons"] == {}
     assert out["judgments"] == out["jobs"][0]["total"] == 5
+
+
+def _fail(*args: str) -> tuple[str, str]:
+    """Return the error class name and its text (``preflab``'s handler maps it to exit 2)."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code != 0
+    return type(result.exception).__name__, str(result.exception)
+
+
+def _generate(workspace, *extra: str) -> dict:
+    return _run(
+        "generate",
+        "candidates",
+        "--endpoints",
+        workspace["eps"],
+        "--prompts",
+        workspace["prompts"],
+        "--model",
+        "other",
+        "--database-url",
+        workspace["db"],
+        "--json",
+        *extra,
+    )
+
+
+def _judge(workspace, *extra: str) -> list[str]:
+    return [
+        "judge",
+        "pairwise",
+        "--endpoints",
+        workspace["eps"],
+        "--judge",
+        "judge",
+        "--database-url",
+        workspace["db"],
+        "--json",
+        *extra,
+    ]
+
+
+def test_humans_without_project_and_unknown_project_are_refused_before_any_call(
+    workspace, fake
+) -> None:
+    _generate(workspace, "-n", "2")
+    fake.reset()
+    code, text = _fail(*_judge(workspace, "--on-inconsistent", "humans"))
+    assert code == "UsageError" and "pass --project" in text
+    code, text = _fail(*_judge(workspace, "--on-inconsistent", "humans", "--project", "ghost"))
+    assert code == "UsageError" and "project 'ghost' does not exist" in text
+    assert "preflab projects create" in text
+    assert fake.total_calls() == 0
+
+
+def test_template_version_names_a_new_judge_and_a_rerun_says_it_called_nothing(
+    workspace, fake
+) -> None:
+    fake.script(
+        [
+            {"pattern": r"Assistant A's Answer", "reply": "[[C]]"},
+            {"pattern": r"^Say", "reply": "{seed}"},  # samples unlike each other: one pair each
+        ]
+    )
+    _generate(workspace, "-n", "2")
+    first = _run(*_judge(workspace))
+    assert first["new_judgments"] == first["judgments"] == 2
+    again = _run(*_judge(workspace))
+    assert again["jobs"][0]["calls"] == 0 and again["new_judgments"] == 0
+    assert again["already_stored"] == 2
+    assert any("no call made" in note for note in again["notes"])
+    v7 = _run(*_judge(workspace, "--template-version", "v7"))
+    assert "@v7:" in v7["judge"] and v7["judge"] != first["judge"]
+    assert v7["new_judgments"] == 2
+
+
+def test_failed_requests_wait_for_retry_failed_and_the_summary_says_so(
+    workspace, fake, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "flaky.jsonl"
+    prompts.write_text('{"prompt": "fine"}\n{"prompt": "flaky [[fault:500:2]]"}\n')
+    args = ["--prompts", str(prompts)]
+    first = _generate(workspace, *args)
+    assert first["jobs"][0]["failed"] == 1  # max_attempts 2: both attempts got the 500
+    kept = _generate(workspace, *args)
+    assert kept["jobs"][0]["calls"] == 0 and kept["jobs"][0]["failed_earlier"] == 1
+    assert any("--retry-failed" in note and "1 request(s)" in note for note in kept["notes"])
+    retried = _generate(workspace, *args, "--retry-failed")
+    assert retried["jobs"][0]["calls"] == 1 and retried["jobs"][0]["failed"] == 0
+    assert retried["responses"] == 2
+
+
+def test_ifeval_command_names_the_checks_it_cannot_run(workspace, fake, tmp_path: Path) -> None:
+    import nltk
+
+    try:
+        nltk.data.find("tokenizers/punkt_tab")
+        pytest.skip("NLTK's punkt_tab is installed here")
+    except LookupError:
+        pass
+    ifeval = tmp_path / "ifeval.jsonl"
+    ifeval.write_text(
+        json.dumps(
+            {
+                "prompt": "Describe Nara.",
+                "instruction_id_list": ["length_constraints:number_sentences"],
+                "kwargs": [{"num_sentences": 2, "relation": "at least"}],
+            }
+        )
+        + "\n"
+    )
+    out = _run(
+        "generate",
+        "ifeval",
+        "--model",
+        "ckpt",
+        "--prompts",
+        str(ifeval),
+        "--endpoints",
+        workspace["eps"],
+        "--database-url",
+        workspace["db"],
+        "--json",
+    )
+    assert list(out["checks_unavailable"]) == ["length_constraints:number_sentences"]
+    assert out["skipped_uncalled"] == 1 and fake.total_calls() == 0

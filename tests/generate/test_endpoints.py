@@ -175,3 +175,13 @@ def test_public_api_names_exist() -> None:
         assert module.__all__
         for attr in module.__all__:
             assert hasattr(module, attr), f"{name}.{attr}"
+
+
+def test_non_openai_error_body_shows_in_the_reason(fake) -> None:
+    fake.detail_422()
+    with pytest.raises(EndpointError) as err:
+        _call(fake.endpoint(), "anything")
+    message = str(err.value)
+    assert "HTTP 422" in message
+    assert "detail" in message and "field required" in message and "messages" in message
+    assert fake.total_calls() == 1  # a 422 is the request's fault: not retried

@@ -36,7 +36,7 @@ def test_rerun_of_a_finished_job_makes_no_call(fake, db_url) -> None:
     engine.dispose()
 
 
-def test_failed_request_is_stored_with_its_reason_and_retried_on_rerun(fake, db_url) -> None:
+def test_failed_request_is_stored_with_its_reason_and_retried_when_asked(fake, db_url) -> None:
     ep = fake.endpoint(max_attempts=2)
     engine = open_engine(db_url)
     reqs = _requests(ep, ["fine", "broken [[fault:500:2]]"])
@@ -48,20 +48,25 @@ def test_failed_request_is_stored_with_its_reason_and_retried_on_rerun(fake, db_
         ).one()
     assert row.status == "failed"
     assert "HTTP 500" in row.error and row.attempts == 2
-    # the fault clears after two calls: the re-run calls only the failed request
-    second = run_job(engine, {"fake": ep}, reqs)
+    # a plain re-run leaves it failed and says so
+    kept = run_job(engine, {"fake": ep}, reqs)
+    assert (kept.summary.calls, kept.summary.failed, kept.summary.failed_earlier) == (0, 1, 1)
+    # the fault clears after two calls: the re-run asked to retry calls only the failed request
+    second = run_job(engine, {"fake": ep}, reqs, retry_failed=True)
     assert (second.summary.done, second.summary.cached, second.summary.failed) == (1, 1, 0)
+    assert second.summary.failed_earlier == 0
     assert fake.calls() == {"fake-model|1|fine": 1, "fake-model|1|broken [[fault:500:2]]": 3}
     engine.dispose()
 
 
-def test_failed_requests_are_kept_when_retry_failed_is_off(fake, sqlite_url) -> None:
+def test_failed_requests_are_kept_by_default(fake, sqlite_url) -> None:
     ep = fake.endpoint(max_attempts=1)
     engine = open_engine(sqlite_url)
     reqs = _requests(ep, ["broken [[fault:500:1]]"])
     run_job(engine, {"fake": ep}, reqs)
-    again = run_job(engine, {"fake": ep}, reqs, retry_failed=False)
+    again = run_job(engine, {"fake": ep}, reqs)
     assert again.summary.failed == 1 and again.summary.calls == 0
+    assert again.summary.failed_earlier == 1
     assert "HTTP 500" in again.failures[reqs[0].key]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import select
 
+from preflab.errors import UsageError
 from preflab.generate.cache import open_engine
 from preflab.generate.judges import (
     PairwiseJudgeConfig,
@@ -27,7 +30,7 @@ from preflab.records import (
     Response,
     records_to_table,
 )
-from preflab.store.tables import GenerationRequest, Item, JudgeRow, ProjectRow
+from preflab.store.tables import GenerationRequest, Item, JudgeRow, JudgmentRow, ProjectRow
 
 RULES = [
     {"pattern": r"POSITIONBIASED", "reply": "Both are similar; I lean to the first. [[A]]"},
@@ -67,7 +70,7 @@ def test_consistent_verdicts_become_preferences_in_both_orders(judge_env) -> Non
     assert fake.total_calls() == 2
     assert [j.pairwise.preferred for j in res.judgments] == [good.response_id, good.response_id]
     assert res.judgments[0].response_ids == (good.response_id, bad.response_id)
-    assert res.judgments[0].judge_id == "ai:judge-model:pairwise-principles@1"
+    assert res.judgments[0].judge_id.startswith("ai:judge-model:pairwise-principles@1:")
     assert res.inconsistent == 0 and res.failures == []
     assert res.table().schema == JUDGMENT_SCHEMA and res.table().num_rows == 2
     with engine.connect() as conn:
@@ -271,5 +274,165 @@ def test_constitution_text_reaches_the_judge_and_its_identity(fake, sqlite_url) 
     res = judge_pairwise(open_engine(sqlite_url), eps, [(p, plain, pirate)], config)
     (j,) = res.judgments
     assert j.pairwise.preferred == pirate.response_id
-    assert res.judge.judge_id == "ai:judge-model:pairwise-principles@pirate-1"
+    assert res.judge.judge_id.startswith("ai:judge-model:pairwise-principles@pirate-1:")
     assert "Prefer pirate speech." in res.judge.template
+
+
+# --- judge identity: everything that changes verdicts makes another judge ------------------
+
+
+def _stored_by_judge(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(JudgmentRow.judge_id)).scalars().all()
+    return dict(Counter(rows))
+
+
+def _items(n: int) -> list[tuple[Prompt, Response, Response]]:
+    out = []
+    for i in range(n):
+        p = _prompt(f"Question number {i}?")
+        out.append((p, _resp(p, f"WINNER: answer {i}"), _resp(p, f"meh {i}", "n")))
+    return out
+
+
+def test_two_constitutions_make_two_judges_each_with_its_judgments(judge_env) -> None:
+    fake, eps, engine = judge_env
+    items = _items(3)
+    first = judge_pairwise(
+        engine, eps, items, PairwiseJudgeConfig(endpoint="judge", constitution="Be honest.")
+    )
+    second = judge_pairwise(
+        engine, eps, items, PairwiseJudgeConfig(endpoint="judge", constitution="Be brief.")
+    )
+    assert first.judge.judge_id != second.judge.judge_id
+    # the second constitution is another prompt text: its own calls, its own judgments
+    assert (first.summary.calls, second.summary.calls) == (6, 6)
+    assert fake.total_calls() == 12
+    assert (first.new_judgments, second.new_judgments) == (3, 3)
+    assert second.already_stored == 0
+    assert _stored_by_judge(engine) == {first.judge.judge_id: 3, second.judge.judge_id: 3}
+    with engine.connect() as conn:
+        judges = conn.execute(select(JudgeRow.judge_id, JudgeRow.template)).all()
+    texts = {jid: t for jid, t in judges}
+    assert "Be honest." in texts[first.judge.judge_id]
+    assert "Be brief." in texts[second.judge.judge_id]
+
+
+def test_two_revisions_of_one_model_are_two_judges(fake, db_url) -> None:
+    fake.script(RULES)
+    eps = {
+        "j1": fake.endpoint("j1", model="judge-model", revision="step-100"),
+        "j2": fake.endpoint("j2", model="judge-model", revision="step-200"),
+    }
+    engine = open_engine(db_url)
+    items = _items(2)
+    one = judge_pairwise(engine, eps, items, PairwiseJudgeConfig(endpoint="j1"))
+    two = judge_pairwise(engine, eps, items, PairwiseJudgeConfig(endpoint="j2"))
+    assert one.judge.judge_id != two.judge.judge_id
+    assert "step-200" in (two.judge.name or "")
+    # the revision is part of each request's cache key: the second checkpoint is asked too
+    assert (one.summary.calls, two.summary.calls) == (4, 4)
+    assert _stored_by_judge(engine) == {one.judge.judge_id: 2, two.judge.judge_id: 2}
+    engine.dispose()
+
+
+def test_rerun_of_the_same_judge_makes_no_call_and_adds_nothing(judge_env) -> None:
+    fake, eps, engine = judge_env
+    items = _items(3)
+    config = PairwiseJudgeConfig(endpoint="judge")
+    first = judge_pairwise(engine, eps, items, config)
+    calls = fake.total_calls()
+    again = judge_pairwise(engine, eps, items, config)
+    assert fake.total_calls() == calls == 6
+    assert (again.summary.calls, again.summary.cached, again.summary.done) == (0, 6, 0)
+    assert (again.new_judgments, again.already_stored) == (0, 3)
+    assert first.judge.judge_id == again.judge.judge_id
+    assert _stored_by_judge(engine) == {first.judge.judge_id: 3}
+
+
+def test_template_version_and_params_are_part_of_the_identity(judge_env) -> None:
+    fake, eps, engine = judge_env
+    items = _items(2)
+    v1 = judge_pairwise(engine, eps, items, PairwiseJudgeConfig(endpoint="judge"))
+    v2 = judge_pairwise(
+        engine, eps, items, PairwiseJudgeConfig(endpoint="judge", template_version="2")
+    )
+    warm = judge_pairwise(
+        engine,
+        eps,
+        items,
+        PairwiseJudgeConfig(endpoint="judge", params={"temperature": 0.7}),
+    )
+    assert len({v1.judge.judge_id, v2.judge.judge_id, warm.judge.judge_id}) == 3
+    assert "@2:" in v2.judge.judge_id
+    # the same request text under a new version name is answered from the cache, but the
+    # verdicts are the new judge's own; other sampling parameters are other calls
+    assert (v2.summary.calls, v2.new_judgments) == (0, 2)
+    assert (warm.summary.calls, warm.new_judgments) == (4, 2)
+    assert sorted(_stored_by_judge(engine).values()) == [2, 2, 2]
+
+
+def test_two_rubrics_are_two_judges(fake, sqlite_url) -> None:
+    fake.script([{"pattern": r".", "reply": "Rating: 4"}])
+    eps = {"judge": fake.endpoint("judge", model="judge-model")}
+    engine = open_engine(sqlite_url)
+    p = _prompt("Explain tides.")
+    items = [(p, _resp(p, "The moon pulls the sea."))]
+    a = judge_rubric(engine, eps, items, RubricJudgeConfig(endpoint="judge", aspects={"x": "X?"}))
+    b = judge_rubric(engine, eps, items, RubricJudgeConfig(endpoint="judge", aspects={"x": "Y?"}))
+    again = judge_rubric(
+        engine, eps, items, RubricJudgeConfig(endpoint="judge", aspects={"x": "Y?"})
+    )
+    assert a.judge.judge_id != b.judge.judge_id == again.judge.judge_id
+    assert (a.new_judgments, b.new_judgments, again.new_judgments) == (1, 1, 0)
+    assert again.summary.calls == 0
+    engine.dispose()
+
+
+# --- summaries that tell the truth ----------------------------------------------------------
+
+
+def test_unparseable_replies_are_counted_as_such_and_asked_again_only_when_told(
+    judge_env,
+) -> None:
+    fake, eps, engine = judge_env
+    p = _prompt("UNREADABLE twice")
+    items = [(p, _resp(p, "x"), _resp(p, "y", "n"))]
+    config = PairwiseJudgeConfig(endpoint="judge")
+    first = judge_pairwise(engine, eps, items, config)
+    assert (first.summary.done, first.summary.unparseable, first.unparseable) == (0, 2, 1)
+    plain = judge_pairwise(engine, eps, items, config)
+    assert (plain.summary.calls, plain.summary.cached, plain.summary.unparseable) == (0, 0, 2)
+    # the judge now answers readably: only a run that asks calls it again
+    fake.script([{"pattern": r"UNREADABLE", "reply": "[[C]]"}])
+    asked = judge_pairwise(engine, eps, items, config, retry_unparseable=True)
+    assert (asked.summary.calls, asked.summary.done, asked.summary.unparseable) == (2, 2, 0)
+    assert asked.new_judgments == 1 and asked.judgments[0].pairwise.tie
+    with engine.connect() as conn:
+        errors = conn.execute(select(GenerationRequest.error)).scalars().all()
+    assert errors == [None, None]
+
+
+def test_humans_policy_without_project_is_refused_before_any_call(judge_env) -> None:
+    fake, eps, engine = judge_env
+    with pytest.raises(UsageError, match="--project"):
+        judge_pairwise(
+            engine, eps, _items(1), PairwiseJudgeConfig(endpoint="judge", on_inconsistent="humans")
+        )
+    assert fake.total_calls() == 0
+
+
+def test_unknown_project_is_refused_before_any_call(judge_env) -> None:
+    fake, eps, engine = judge_env
+    with pytest.raises(UsageError, match="'nope' does not exist") as info:
+        judge_pairwise(
+            engine,
+            eps,
+            _items(1),
+            PairwiseJudgeConfig(endpoint="judge", on_inconsistent="humans"),
+            project_id="nope",
+        )
+    assert info.value.field == "project"
+    assert fake.total_calls() == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(GenerationRequest)).all() == []

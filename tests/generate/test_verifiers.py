@@ -224,3 +224,43 @@ def test_generate_math_pairs_prefers_correct_answers(fake, sqlite_url) -> None:
     assert chosen.content.endswith("$\\boxed{10}$")
     assert sorted(res.verdicts.values()) == [False, True]
     assert j.judge_id.startswith("verifier:math@")
+
+
+def _has_punkt_tab() -> bool:
+    import nltk
+
+    try:
+        nltk.data.find("tokenizers/punkt_tab")
+    except LookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(_has_punkt_tab(), reason="NLTK's punkt_tab is installed here")
+def test_checks_needing_missing_nltk_data_are_found_before_any_call(fake, sqlite_url) -> None:
+    fake.script(
+        [
+            {"pattern": "commas", "reply": "Kyoto is calm and green."},
+            {"pattern": "Kyoto", "reply": "Kyoto is calm, green, and old."},
+        ]
+    )
+    eps = {"ckpt": fake.endpoint("ckpt", model="ckpt")}
+    offline = [Constraint("punctuation:no_comma")]
+    needs_nltk = [
+        Constraint(
+            "length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"}
+        )
+    ]
+    items = [
+        (Prompt(messages=(Message(role="user", content="Describe Kyoto."),)), offline),
+        (Prompt(messages=(Message(role="user", content="Describe Nara."),)), needs_nltk),
+    ]
+    res = generate_constraint_pairs(open_engine(sqlite_url), eps, items, "ckpt")
+    assert list(res.unavailable) == ["length_constraints:number_sentences"]
+    assert "punkt_tab" in res.unavailable["length_constraints:number_sentences"]
+    # only the prompt whose check runs offline was sent, with and without its constraint
+    assert res.summary.total == 2 and fake.total_calls() == 2
+    assert not any("Nara" in key for key in fake.calls())
+    (why,) = [w for w in res.skipped.values() if w.startswith("not called")]
+    assert "length_constraints:number_sentences" in why and "nltk.downloader punkt_tab" in why
+    assert len(res.judgments) == 1

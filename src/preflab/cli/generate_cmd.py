@@ -58,6 +58,32 @@ JsonOpt = typer.Option(False, "--json", help="Print the summary as JSON.")
 PromptsOpt = typer.Option(
     None, "--prompts", help="JSONL file of prompts (default: the workspace's prompts)."
 )
+RetryFailedOpt = typer.Option(
+    False,
+    "--retry-failed",
+    help="Call again requests that failed in an earlier run (by default they stay failed and "
+    "the summary counts them).",
+)
+RetryUnparseableOpt = typer.Option(
+    False,
+    "--retry-unparseable",
+    help="Ask the judge again where an earlier reply held no readable verdict or rating.",
+)
+TemplateVersionOpt = typer.Option(
+    "1",
+    "--template-version",
+    help="Version name of the judge's template; part of the judge's identity, with the "
+    "model, revision, template text and sampling parameters.",
+)
+BatchOpt = typer.Option(
+    False,
+    "--batch",
+    help="Send the calls through the endpoint's OpenAI-compatible batch API (/v1/files, "
+    "/v1/batches): upload, poll, download; a re-run after a crash resumes the same batches.",
+)
+PollOpt = typer.Option(
+    5.0, "--poll-interval", min=0.01, help="Seconds between polls of a submitted batch."
+)
 
 
 def _engine(database_url: str | None) -> Any:
@@ -131,8 +157,11 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | 
 
 
 def _show(summaries: Sequence[JobSummary], extra: dict[str, Any], as_json: bool) -> None:
+    notes = _notes(summaries)
     if as_json:
-        console.print_json(json.dumps({"jobs": [s.to_json() for s in summaries], **extra}))
+        console.print_json(
+            json.dumps({"jobs": [s.to_json() for s in summaries], **extra, "notes": notes})
+        )
         return
     table = Table(title="job summary")
     for col in (
@@ -140,11 +169,11 @@ def _show(summaries: Sequence[JobSummary], extra: dict[str, Any], as_json: bool)
         "requests",
         "done",
         "cached",
+        "unparseable",
         "failed",
         "calls",
-        "prompt tok",
-        "completion tok",
-        "seconds",
+        "tokens in/out",
+        "s",
     ):
         table.add_column(col, justify="right" if col != "job" else "left")
     for s in summaries:
@@ -160,10 +189,10 @@ def _show(summaries: Sequence[JobSummary], extra: dict[str, Any], as_json: bool)
             str(s.total),
             str(s.done),
             str(s.cached),
+            str(s.unparseable),
             str(s.failed),
             str(s.calls),
-            str(s.prompt_tokens),
-            str(s.completion_tokens),
+            f"{s.prompt_tokens}/{s.completion_tokens}",
             f"{s.elapsed:.2f}",
         )
     if table.row_count:
@@ -172,6 +201,49 @@ def _show(summaries: Sequence[JobSummary], extra: dict[str, Any], as_json: bool)
         return  # nothing was produced; the counts below would only mislead
     for key, value in extra.items():
         console.print(f"{key}: {value}")
+    for note in notes:
+        console.print(note)
+
+
+def _notes(summaries: Sequence[JobSummary]) -> list[str]:
+    """Return the sentences that say what a run did not do, and how to make it."""
+    out: list[str] = []
+    for s in summaries:
+        if s.dry_run:
+            continue
+        if s.total and s.calls == 0:
+            answered = s.cached + s.unparseable
+            out.append(
+                f"{s.job_id}: no call made; {answered} of {s.total} request(s) answered from "
+                "the cache."
+            )
+        if s.failed_earlier:
+            out.append(
+                f"{s.job_id}: {s.failed_earlier} request(s) failed in an earlier run and were "
+                "not called again; pass --retry-failed to call them."
+            )
+        failed_now = s.failed - s.failed_earlier - s.interrupted
+        if failed_now:
+            out.append(
+                f"{s.job_id}: {failed_now} request(s) failed in this run; they are left "
+                "failed (a re-run with --retry-failed calls them again)."
+            )
+        if s.interrupted:
+            out.append(
+                f"{s.job_id}: {s.interrupted} request(s) were cut off by a worker process that "
+                "died; any re-run calls them again."
+            )
+        if s.unparseable:
+            out.append(
+                f"{s.job_id}: {s.unparseable} reply(ies) held no readable answer; pass "
+                "--retry-unparseable to ask again."
+            )
+        if s.merged:
+            out.append(
+                f"{s.job_id}: {s.merged} sample(s) were the same text as another sample of the "
+                "same model and prompt and were merged into one response."
+            )
+    return out
 
 
 @generate_app.command("candidates")
@@ -198,6 +270,9 @@ def candidates_cmd(
         help="Worker processes making the calls (default: by job size, CPUs and concurrency; "
         "1: all in this process).",
     ),
+    retry_failed: bool = RetryFailedOpt,
+    batch: bool = BatchOpt,
+    poll_interval: float = PollOpt,
     database_url: str | None = DbOpt,
     dry_run: bool = DryOpt,
     as_json: bool = JsonOpt,
@@ -223,9 +298,14 @@ def candidates_cmd(
             on_progress=hook,
             mix=MixRule(on_policy=on_policy, models_per_prompt=models_per_prompt),
             processes=processes,
+            retry_failed=retry_failed,
+            via="batch" if batch else "online",
+            poll_interval=poll_interval,
         )
     extra = {
         "responses": len(res.responses),
+        "merged_samples": res.merged,
+        "empty_replies": res.empty,
         "duplicates": sum(len(g.dropped) for g in res.duplicates),
         "prompts_missing_on_policy": len(res.missing_on_policy),
     }
@@ -242,6 +322,7 @@ def ifeval_cmd(
         help="JSONL with prompt + constraints (or IFEval's instruction_id_list/kwargs).",
     ),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    retry_failed: bool = RetryFailedOpt,
     database_url: str | None = DbOpt,
     dry_run: bool = DryOpt,
     as_json: bool = JsonOpt,
@@ -269,9 +350,26 @@ def ifeval_cmd(
         )
     with _progress("ifeval", as_json or dry_run) as hook:
         res = generate_constraint_pairs(
-            engine, eps, items, model, seed=seed, dry_run=dry_run, on_progress=hook
+            engine,
+            eps,
+            items,
+            model,
+            seed=seed,
+            dry_run=dry_run,
+            retry_failed=retry_failed,
+            on_progress=hook,
         )
-    _show([res.summary], {"pairs": len(res.judgments), "skipped": len(res.skipped)}, as_json)
+    not_called = sum(1 for why in res.skipped.values() if why.startswith("not called"))
+    _show(
+        [res.summary],
+        {
+            "pairs": len(res.judgments),
+            "skipped": len(res.skipped),
+            "skipped_uncalled": not_called,
+            "checks_unavailable": dict(res.unavailable),
+        },
+        as_json,
+    )
 
 
 @generate_app.command("math")
@@ -283,6 +381,7 @@ def math_cmd(
     ),
     n: int = typer.Option(4, "-n", "--n", help="Solutions per prompt per model."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first sample."),
+    retry_failed: bool = RetryFailedOpt,
     database_url: str | None = DbOpt,
     dry_run: bool = DryOpt,
     as_json: bool = JsonOpt,
@@ -304,6 +403,7 @@ def math_cmd(
             n=n,
             seed=seed,
             dry_run=dry_run,
+            retry_failed=retry_failed,
             on_progress=hook,
         )
     _show([res.summary], {"pairs": len(res.judgments), "skipped": len(res.skipped)}, as_json)
@@ -317,6 +417,7 @@ def revise_cmd(
         None, "--principle", help="JSON file: name, critique_request, revision_request."
     ),
     limit: int | None = typer.Option(None, "--limit", help="Revise at most this many responses."),
+    retry_failed: bool = RetryFailedOpt,
     database_url: str | None = DbOpt,
     dry_run: bool = DryOpt,
     as_json: bool = JsonOpt,
@@ -343,7 +444,16 @@ def revise_cmd(
         responses = [r for r in load_responses(conn) if r.origin.value != "revision"]
     items = [(prompts[r.prompt_id], r) for r in responses if r.prompt_id in prompts][:limit]
     with _progress("revise", as_json or dry_run) as hook:
-        res = critique_and_revise(engine, eps, items, model, pr, dry_run=dry_run, on_progress=hook)
+        res = critique_and_revise(
+            engine,
+            eps,
+            items,
+            model,
+            pr,
+            dry_run=dry_run,
+            retry_failed=retry_failed,
+            on_progress=hook,
+        )
     summaries = [res.critique_summary] + ([res.revision_summary] if res.revision_summary else [])
     _show(summaries, {"revisions": len(res.revisions), "skipped": len(res.skipped)}, as_json)
 
@@ -362,25 +472,46 @@ def pairwise_cmd(
     max_pairs_per_prompt: int = typer.Option(
         6, "--max-pairs-per-prompt", help="Cap on pairs judged per prompt."
     ),
+    template_version: str = TemplateVersionOpt,
+    retry_failed: bool = RetryFailedOpt,
+    retry_unparseable: bool = RetryUnparseableOpt,
+    batch: bool = BatchOpt,
+    poll_interval: float = PollOpt,
     database_url: str | None = DbOpt,
     dry_run: bool = DryOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Judge stored candidate pairs in both orders under a constitution.
 
-    Example: `preflab judge pairwise --endpoints eps.yaml --judge big --on-inconsistent humans`
+    Example: `preflab judge pairwise --endpoints eps.yaml --judge big --on-inconsistent humans
+    --project calib`
     """
     from preflab.generate import candidate_pairs
     from preflab.generate.judges import PairwiseJudgeConfig, judge_pairwise
-    from preflab.generate.writeback import load_prompts, load_responses
+    from preflab.generate.writeback import check_project, load_prompts, load_responses
 
     if on_inconsistent not in ("tie", "humans"):
         raise UsageError(f"--on-inconsistent must be tie or humans, got {on_inconsistent!r}")
+    if on_inconsistent == "humans" and project is None:
+        raise UsageError(
+            "--on-inconsistent humans sends position-inconsistent items to annotators: pass "
+            "--project with the project that receives them (nothing was called)"
+        )
     eps = _endpoints(endpoints, [judge])
     engine = _engine(database_url)
-    kw: dict[str, Any] = {"endpoint": judge, "on_inconsistent": on_inconsistent}
+    if project is not None:
+        with engine.connect() as conn:
+            check_project(conn, project)
+    kw: dict[str, Any] = {
+        "endpoint": judge,
+        "on_inconsistent": on_inconsistent,
+        "template_version": template_version,
+    }
     if constitution is not None:
-        kw["constitution"] = constitution.read_text(encoding="utf-8")
+        try:
+            kw["constitution"] = constitution.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --constitution {constitution}: {exc.strerror}") from None
     config = PairwiseJudgeConfig(**kw)
     with engine.connect() as conn:
         prompts = {p.prompt_id: p for p in load_prompts(conn)}
@@ -393,13 +524,26 @@ def pairwise_cmd(
             items.append((prompts[a.prompt_id], a, b))
     with _progress("judge", as_json or dry_run) as hook:
         res = judge_pairwise(
-            engine, eps, items, config, project_id=project, dry_run=dry_run, on_progress=hook
+            engine,
+            eps,
+            items,
+            config,
+            project_id=project,
+            dry_run=dry_run,
+            retry_failed=retry_failed,
+            retry_unparseable=retry_unparseable,
+            on_progress=hook,
+            via="batch" if batch else "online",
+            poll_interval=poll_interval,
         )
     _show(
         [res.summary],
         {
             "judge": res.judge.judge_id,
             "judgments": len(res.judgments),
+            "new_judgments": res.new_judgments,
+            "already_stored": res.already_stored,
+            "unparseable_items": res.unparseable,
             "inconsistent": res.inconsistent,
             "to_humans": len(res.to_humans),
             "failures": len(res.failures),
@@ -416,6 +560,11 @@ def rubric_cmd(
     aspect: list[str] = typer.Option(
         None, "--aspect", help="name=question (repeat; default: UltraFeedback's four)."
     ),
+    template_version: str = TemplateVersionOpt,
+    retry_failed: bool = RetryFailedOpt,
+    retry_unparseable: bool = RetryUnparseableOpt,
+    batch: bool = BatchOpt,
+    poll_interval: float = PollOpt,
     database_url: str | None = DbOpt,
     dry_run: bool = DryOpt,
     as_json: bool = JsonOpt,
@@ -429,7 +578,7 @@ def rubric_cmd(
 
     eps = _endpoints(endpoints, [judge])
     engine = _engine(database_url)
-    kw: dict[str, Any] = {"endpoint": judge}
+    kw: dict[str, Any] = {"endpoint": judge, "template_version": template_version}
     if aspect:
         pairs = [a.split("=", 1) for a in aspect]
         if any(len(p) != 2 for p in pairs):
@@ -440,13 +589,25 @@ def rubric_cmd(
         items = [(prompts[r.prompt_id], r) for r in load_responses(conn) if r.prompt_id in prompts]
     with _progress("rubric", as_json or dry_run) as hook:
         res = judge_rubric(
-            engine, eps, items, RubricJudgeConfig(**kw), dry_run=dry_run, on_progress=hook
+            engine,
+            eps,
+            items,
+            RubricJudgeConfig(**kw),
+            dry_run=dry_run,
+            retry_failed=retry_failed,
+            retry_unparseable=retry_unparseable,
+            on_progress=hook,
+            via="batch" if batch else "online",
+            poll_interval=poll_interval,
         )
     _show(
         [res.summary],
         {
             "judge": res.judge.judge_id,
             "judgments": len(res.judgments),
+            "new_judgments": res.new_judgments,
+            "already_stored": res.already_stored,
+            "unparseable_answers": res.unparseable,
             "failures": len(res.failures),
             "failure_reasons": dict(Counter(f.reason for f in res.failures).most_common(5)),
         },

@@ -21,11 +21,14 @@ from preflab.store.engine import open_workspace
 from preflab.store.tables import GenerationRequest, JobRow, utcnow
 
 __all__ = [
+    "UNPARSEABLE",
     "CachedRow",
     "Outcome",
     "annotate_error",
+    "is_unparseable",
     "insert_ignore",
     "insert_pending",
+    "job_config",
     "job_token_counts",
     "load_requests",
     "open_engine",
@@ -35,6 +38,9 @@ __all__ = [
 ]
 
 _CHUNK = 500
+
+UNPARSEABLE = "unparseable"
+"""Prefix of the error a judge attaches to a ``done`` row whose reply it could not read."""
 _REQUESTS = cast(Table, GenerationRequest.__table__)
 _JOBS = cast(Table, JobRow.__table__)
 
@@ -90,7 +96,12 @@ class CachedRow:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The end of one request in this run: a result, or a failure with its reason."""
+    """The end of one request in this run: a result, or a failure with its reason.
+
+    ``interrupted`` marks a request cut off by this process's own trouble (a worker process
+    died): it is stored as ``interrupted``, and the next run calls it again without being
+    asked, unlike a request the server failed (``failed``, called again with ``retry_failed``).
+    """
 
     request_key: str
     result: dict[str, Any] | None
@@ -98,6 +109,14 @@ class Outcome:
     attempts: int
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    interrupted: bool = False
+
+    @property
+    def status(self) -> str:
+        """Return the stored status: ``done``, ``failed`` or ``interrupted``."""
+        if self.error is None:
+            return "done"
+        return "interrupted" if self.interrupted else "failed"
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
@@ -184,7 +203,7 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
         [
             {
                 "b_key": o.request_key,
-                "b_status": "done" if o.error is None else "failed",
+                "b_status": o.status,
                 "b_result": o.result,
                 "b_error": o.error,
                 "b_attempts": o.attempts,
@@ -198,15 +217,28 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
 
 
 def annotate_error(conn: Connection, key: str, error: str) -> None:
-    """Attach ``error`` to a done request whose reply could not be used (e.g. unparseable)."""
+    """Attach ``error`` to a done request whose reply could not be used (e.g. unparseable).
+
+    The row stays ``done`` (its reply is kept); a job run with ``retry_unparseable`` calls a
+    row whose error starts with :data:`UNPARSEABLE` again, and a usable reply clears it.
+    """
     t = _REQUESTS
     conn.execute(update(t).where(t.c.request_key == key).values(error=error))
+
+
+def is_unparseable(row: CachedRow) -> bool:
+    """Return True if a judge marked the stored reply of ``row`` as unreadable."""
+    return row.status == "done" and (row.error or "").startswith(UNPARSEABLE)
 
 
 def upsert_job(
     conn: Connection, job_id: str, kind: str, config: Mapping[str, Any], status: str
 ) -> None:
-    """Create the job row or update its status (``running``, ``done``, ``failed``)."""
+    """Create the job row or update its status (``running``, ``done``, ``failed``).
+
+    ``config`` is stored when the row is made; on an existing row it is merged into the stored
+    config (so a batch job can record its remote batch ids as it submits them).
+    """
     t = _JOBS
     existing = conn.execute(select(t.c.job_id).where(t.c.job_id == job_id)).first()
     finished = utcnow() if status != "running" else None
@@ -222,9 +254,18 @@ def upsert_job(
             )
         )
     else:
-        conn.execute(
-            update(t).where(t.c.job_id == job_id).values(status=status, finished_at=finished)
-        )
+        values: dict[str, Any] = {"status": status, "finished_at": finished}
+        if config:
+            stored = conn.execute(select(t.c.config).where(t.c.job_id == job_id)).scalar_one()
+            values["config"] = {**(stored or {}), **dict(config)}
+        conn.execute(update(t).where(t.c.job_id == job_id).values(**values))
+
+
+def job_config(conn: Connection, job_id: str) -> dict[str, Any]:
+    """Return the stored config of a job ({} for an unknown job)."""
+    t = _JOBS
+    row = conn.execute(select(t.c.config).where(t.c.job_id == job_id)).first()
+    return dict(row[0] or {}) if row is not None else {}
 
 
 def job_token_counts(conn: Connection, job_id: str) -> dict[str, int]:

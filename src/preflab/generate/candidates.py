@@ -18,7 +18,14 @@ from sqlalchemy import Engine
 
 from preflab.errors import UsageError
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
-from preflab.generate.jobs import ChatRequest, JobSummary, ProgressHook, make_request, run_job
+from preflab.generate.jobs import (
+    ChatRequest,
+    JobSummary,
+    ProgressHook,
+    Via,
+    make_request,
+    run_job,
+)
 from preflab.generate.writeback import save_prompts, save_responses
 from preflab.records import (
     RESPONSE_SCHEMA,
@@ -179,13 +186,20 @@ def candidate_pairs(
 
 @dataclass(slots=True)
 class CandidateResult:
-    """What a candidate job produced: responses, duplicates, prompts missing on-policy text."""
+    """What a candidate job produced: responses, duplicates, prompts missing on-policy text.
+
+    ``merged`` counts replies that were the same text as another sample of the same model
+    and prompt, so they became one response (a response's id hashes prompt, text, model and
+    revision); ``empty`` counts blank replies, which make no response.
+    """
 
     summary: JobSummary
     responses: list[Response]
     duplicates: list[DuplicateGroup]
     missing_on_policy: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    merged: int = 0
+    empty: int = 0
 
     def table(self) -> pa.Table:
         """Return the responses as an Arrow table (``RESPONSE_SCHEMA``)."""
@@ -206,10 +220,13 @@ def generate_candidates(
     seed: int = 0,
     params: Mapping[str, object] | None = None,
     dry_run: bool = False,
+    retry_failed: bool = False,
     job_id: str | None = None,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
     processes: int | None = None,
+    via: Via = "online",
+    poll_interval: float = 5.0,
 ) -> CandidateResult:
     """Sample candidate responses, store them with their prompts, and check the mix rule.
 
@@ -217,8 +234,10 @@ def generate_candidates(
     and seed, and ``origin="model"``. Prompts and responses are written in one transaction
     once the job has ended (results are already safe in the request cache before that).
 
-    ``processes`` is passed to :func:`~preflab.generate.jobs.run_job` (worker processes
-    making the calls; None picks by job size).
+    ``processes``, ``retry_failed``, ``via`` and ``poll_interval`` are passed to
+    :func:`~preflab.generate.jobs.run_job` (worker processes making the calls, None picks by
+    job size; requests failed in an earlier run are called again only with ``retry_failed``;
+    ``via="batch"`` goes through the batch API).
 
     Returns:
         The job summary, responses (also for cached requests), duplicate groups, and the prompt
@@ -232,14 +251,21 @@ def generate_candidates(
         kind="generate",
         job_id=job_id,
         dry_run=dry_run,
+        retry_failed=retry_failed,
         client_factory=client_factory,
         on_progress=on_progress,
         processes=processes,
+        via=via,
+        poll_interval=poll_interval,
     )
     responses: dict[str, Response] = {}
+    merged = empty = 0
     for req in requests:
         text = result.reply_text(req)
-        if text is None or not text.strip():
+        if text is None:
+            continue
+        if not text.strip():
+            empty += 1
             continue
         ep = endpoints[req.endpoint]
         r = Response(
@@ -250,7 +276,11 @@ def generate_candidates(
             params={**dict(req.params), "seed": req.seed, "endpoint": ep.name},
             origin=Origin.MODEL,
         )
-        responses.setdefault(r.response_id, r)
+        if r.response_id in responses:
+            merged += 1
+        else:
+            responses[r.response_id] = r
+    result.summary.merged = merged
     out = list(responses.values())
     missing: list[str] = []
     mix = mix or MixRule()
@@ -271,4 +301,6 @@ def generate_candidates(
         duplicates=find_duplicate_responses(out),
         missing_on_policy=missing if not dry_run else [],
         failures=result.failures,
+        merged=merged,
+        empty=empty,
     )

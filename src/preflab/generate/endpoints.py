@@ -22,23 +22,31 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from preflab.errors import ConfigError, EndpointError
+
+if TYPE_CHECKING:
+    import openai
+
+# The SDK (``openai``, and ``httpx2`` under it) is imported on first use, not with this module:
+# it takes about a second to import, and a job whose requests are all cached never needs it.
 
 __all__ = [
     "ChatReply",
     "ClientFactory",
     "EndpointConfig",
     "RateLimiter",
+    "Retryable",
+    "attempt_chat",
     "complete_chat",
     "make_client",
     "parse_endpoints",
     "read_endpoints",
+    "reply_from_json",
+    "shorten",
 ]
 
 # Parameters the chat completions API names; anything else (top_k, min_p, repetition_penalty
@@ -208,7 +216,7 @@ def parse_endpoints(
     return out
 
 
-ClientFactory = Callable[[EndpointConfig], openai.AsyncOpenAI]
+ClientFactory = Callable[[EndpointConfig], "openai.AsyncOpenAI"]
 
 
 def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
@@ -221,6 +229,9 @@ def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
     The SDK's telemetry headers (``X-Stainless-*``: OS, arch, runtime, package version) are
     left out: each header is parsed, merged and encoded again on every call.
     """
+    import httpx2
+    import openai
+
     http_client = None
     try:
         import aiohttp  # noqa: F401
@@ -240,35 +251,54 @@ def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
         max_retries=0,
         timeout=config.timeout,
         http_client=http_client,
-        default_headers=_NO_TELEMETRY_HEADERS,
+        default_headers=_no_telemetry_headers(),
     )
 
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """Return the default TLS context (system or ``SSL_CERT_FILE`` trust store), built once."""
+    import httpx2
+
     return httpx2.create_ssl_context(verify=True, trust_env=True)
 
 
-# ``openai.omit`` as a header value is the SDK's documented way to drop a header it would send
-# (Any: the SDK types header values as str but accepts Omit).
-_NO_TELEMETRY_HEADERS: dict[str, Any] = {
-    name: openai.omit
-    for name in (
-        "X-Stainless-Lang",
-        "X-Stainless-Package-Version",
-        "X-Stainless-OS",
-        "X-Stainless-Arch",
-        "X-Stainless-Runtime",
-        "X-Stainless-Runtime-Version",
-        "X-Stainless-Async",
-    )
-}
-# Per-call headers the SDK adds (its own retry count, which is always 0 here, and the read
-# timeout it was given): left out the same way.
-_CALL_OPTIONS: dict[str, Any] = {
-    "headers": {"X-Stainless-Retry-Count": openai.omit, "X-Stainless-Read-Timeout": openai.omit}
-}
+@functools.cache
+def _no_telemetry_headers() -> dict[str, Any]:
+    """Return the client headers that drop the SDK's telemetry (``X-Stainless-*``).
+
+    ``openai.omit`` as a header value is the SDK's documented way to drop a header it would
+    send (Any: the SDK types header values as str but accepts Omit).
+    """
+    import openai
+
+    return {
+        name: openai.omit
+        for name in (
+            "X-Stainless-Lang",
+            "X-Stainless-Package-Version",
+            "X-Stainless-OS",
+            "X-Stainless-Arch",
+            "X-Stainless-Runtime",
+            "X-Stainless-Runtime-Version",
+            "X-Stainless-Async",
+        )
+    }
+
+
+@functools.cache
+def _call_options() -> dict[str, Any]:
+    """Return the per-call options that leave out the SDK's retry count and read timeout.
+
+    The SDK adds them to every call (its own retry count, always 0 here, and the read timeout
+    it was given); they are left out the same way.
+    """
+    import openai
+
+    return {
+        "headers": {"X-Stainless-Retry-Count": openai.omit, "X-Stainless-Read-Timeout": openai.omit}
+    }
+
 
 # The absolute chat URL of each client: an absolute path skips the SDK's URL merge per call.
 _CHAT_URLS: weakref.WeakKeyDictionary[openai.AsyncOpenAI, str] = weakref.WeakKeyDictionary()
@@ -337,10 +367,43 @@ class ChatReply:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, wait: float | None = None) -> None:
+    def __init__(self, reason: str, wait: float | None = None, *, status: int | None = None):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+        self.status = status  # HTTP status, when the server answered
+
+
+Retryable = _Retryable
+"""A failed attempt worth another one (429, 5xx, timeout, dropped connection, bad body)."""
+
+
+def _status_reason(exc: openai.APIStatusError) -> str:
+    """Return what the server said in an error reply, whatever its shape.
+
+    OpenAI-style bodies carry ``{"error": {"message": ...}}``; others do not (FastAPI's
+    ``{"detail": ...}`` 422, plain-text proxies), and the SDK's message then holds only the
+    status code, so the body is shown instead.
+    """
+    body: Any = exc.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return _short(err["message"])
+        if isinstance(err, str) and err:
+            return _short(err)
+        if "detail" in body:
+            detail = body["detail"]
+            text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+            return _short(f"detail: {text}")
+        return _short(json.dumps(body, ensure_ascii=False))
+    if isinstance(body, str) and body.strip():
+        return _short(body.strip())
+    try:
+        text = exc.response.text.strip()
+    except Exception:  # noqa: BLE001 - a streamed body may be unreadable here; fall back
+        text = ""
+    return _short(text) if text else _short(exc)
 
 
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -377,6 +440,9 @@ async def _attempt(
     params: Mapping[str, Any],
     seed: int | None,
 ) -> ChatReply:
+    import httpx2
+    import openai
+
     try:
         if config.stream:
             known, extra = _split_params(params)
@@ -397,18 +463,23 @@ async def _attempt(
             _chat_url(client),
             content=json.dumps(body, ensure_ascii=False).encode(),
             cast_to=httpx2.Response,
-            options=_CALL_OPTIONS,
+            options=_call_options(),
         )
         data = json.loads(response.content)
     except openai.RateLimitError as exc:
-        raise _Retryable(f"HTTP 429: {_short(exc)}", _retry_after(exc.response.headers)) from None
+        raise _Retryable(
+            f"HTTP 429: {_status_reason(exc)}", _retry_after(exc.response.headers), status=429
+        ) from None
     except openai.APIStatusError as exc:
         if exc.status_code >= 500 or exc.status_code == 408:
             raise _Retryable(
-                f"HTTP {exc.status_code}: {_short(exc)}", _retry_after(exc.response.headers)
+                f"HTTP {exc.status_code}: {_status_reason(exc)}",
+                _retry_after(exc.response.headers),
+                status=exc.status_code,
             ) from None
         raise EndpointError(
-            f"endpoint {config.name!r} refused the request: HTTP {exc.status_code}: {_short(exc)}"
+            f"endpoint {config.name!r} refused the request: "
+            f"HTTP {exc.status_code}: {_status_reason(exc)}"
         ) from None
     except openai.APITimeoutError as exc:
         refused = _refused(exc)
@@ -423,6 +494,36 @@ async def _attempt(
     ) as exc:  # JSONDecodeError is a ValueError
         raise _Retryable(f"malformed reply: {_short(exc)}") from None
     return _reply_from_json(data)
+
+
+async def attempt_chat(
+    client: openai.AsyncOpenAI,
+    config: EndpointConfig,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any],
+    seed: int | None,
+) -> ChatReply:
+    """Return the reply of one attempt (no retry).
+
+    Raises:
+        Retryable: the attempt failed in a way another attempt may not (429, 5xx, timeout…).
+        EndpointError: the server refused the request (4xx other than 408 and 429).
+    """
+    return await _attempt(client, config, messages, params, seed)
+
+
+def reply_from_json(data: Any) -> ChatReply:
+    """Return the reply in a chat completion body (a batch output line's ``body``, too).
+
+    Raises:
+        Retryable: the body has no ``choices[0].message.content`` text.
+    """
+    return _reply_from_json(data)
+
+
+def shorten(obj: object, limit: int = 200) -> str:
+    """Return ``str(obj)`` on one line, cut to ``limit`` characters (for failure reasons)."""
+    return _short(obj, limit)
 
 
 def _reply_from_json(data: Any) -> ChatReply:
@@ -442,6 +543,8 @@ def _reply_from_json(data: Any) -> ChatReply:
 
 
 async def _attempt_stream(client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> ChatReply:
+    import openai
+
     parts: list[str] = []
     finish: str | None = None
     prompt_tokens = completion_tokens = 0

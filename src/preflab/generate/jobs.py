@@ -6,6 +6,14 @@ before any result is committed); requests already ``done`` there are not called 
 count as *cached*). Each reply is committed (in small batches, by one writer) before it counts
 as done, so a job killed at any moment and run again calls only what had no committed result,
 and ends with exactly one result per request.
+
+What a re-run calls again is explicit: a request the server failed is called again only with
+``retry_failed`` (the summary says how many stay failed), a reply a judge could not read only
+with ``retry_unparseable``; a request cut off by a dead worker process is always called again.
+
+An endpoint with ``replicas`` is a fleet (:mod:`preflab.generate.fleet`): least outstanding
+requests, failing servers taken out and probed later. With ``via="batch"`` the calls go
+through the endpoint's OpenAI-compatible batch API instead (:mod:`preflab.generate.batch`).
 """
 
 from __future__ import annotations
@@ -18,29 +26,34 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import openai
 from sqlalchemy import Engine
 
 from preflab.errors import ConfigError, UsageError
 from preflab.generate.cache import (
     Outcome,
     insert_pending,
+    is_unparseable,
     load_requests,
     record_outcomes,
     request_key,
     upsert_job,
 )
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, RateLimiter, make_client
+from preflab.generate.fleet import Fleet
 from preflab.generate.worker_processes import Workers, call_one, choose_processes, start_workers
 from preflab.store.unit_of_work import write_scope
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "ChatRequest",
     "JobResult",
     "JobSummary",
     "ProgressHook",
+    "Via",
     "make_job_id",
     "make_request",
     "run_job",
@@ -102,15 +115,30 @@ def make_job_id(kind: str, requests: Iterable[ChatRequest]) -> str:
     return f"{kind}-{h.hexdigest()[:16]}"
 
 
+Via = Literal["online", "batch"]
+"""How a job's calls are made: one HTTP call each (``online``) or through the batch API."""
+
+
 @dataclass(slots=True)
 class JobSummary:
-    """Counts of one run: requests, results committed now, cached before, failed; tokens."""
+    """Counts of one run: requests, results committed now, cached before, failed; tokens.
+
+    ``failed`` counts every request without a result at the end (``failed_earlier`` of them
+    failed in an earlier run and were not called again: see ``retry_failed``). A judge moves
+    replies it could not read from ``done``/``cached`` to ``unparseable``. ``interrupted`` of
+    the failed were cut off by a dead worker process (called again by any re-run). ``merged`` counts
+    replies that became the same record as another one (identical samples).
+    """
 
     job_id: str
     total: int = 0
     done: int = 0
     cached: int = 0
     failed: int = 0
+    failed_earlier: int = 0
+    interrupted: int = 0
+    unparseable: int = 0
+    merged: int = 0
     calls: int = 0
     attempts: int = 0
     prompt_tokens: int = 0
@@ -119,6 +147,8 @@ class JobSummary:
     dry_run: bool = False
     planned: dict[str, int] = field(default_factory=dict)
     processes: int = 1
+    via: str = "online"
+    batches: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Return the summary as plain JSON."""
@@ -128,6 +158,10 @@ class JobSummary:
             "done": self.done,
             "cached": self.cached,
             "failed": self.failed,
+            "failed_earlier": self.failed_earlier,
+            "interrupted": self.interrupted,
+            "unparseable": self.unparseable,
+            "merged": self.merged,
             "calls": self.calls,
             "attempts": self.attempts,
             "prompt_tokens": self.prompt_tokens,
@@ -136,17 +170,31 @@ class JobSummary:
             "dry_run": self.dry_run,
             "planned": dict(self.planned),
             "processes": self.processes,
+            "via": self.via,
+            "batches": self.batches,
         }
+
+    def note_unparseable(self, called_now: bool) -> None:
+        """Count a reply a judge could not read as unparseable instead of done or cached."""
+        self.unparseable += 1
+        if called_now:
+            self.done -= 1
+        else:
+            self.cached -= 1
 
 
 @dataclass(slots=True)
 class JobResult:
-    """The end of a job: its summary, the stored reply of each request, the failures."""
+    """The end of a job: its summary, the stored reply of each request, the failures.
+
+    ``called`` holds the keys called in this run; the others were answered from the cache.
+    """
 
     summary: JobSummary
     requests: list[ChatRequest]
     replies: dict[str, dict[str, Any]]
     failures: dict[str, str]
+    called: set[str] = field(default_factory=set)
 
     def reply_text(self, request: ChatRequest) -> str | None:
         """Return the reply text of ``request``, or None if it failed or was not run."""
@@ -166,12 +214,15 @@ async def run_job_async(
     kind: str = "generate",
     job_id: str | None = None,
     dry_run: bool = False,
-    retry_failed: bool = True,
+    retry_failed: bool = False,
+    retry_unparseable: bool = False,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
     flush_interval: float = 0.02,
     seed: int | None = None,
     processes: int | None = None,
+    via: Via = "online",
+    poll_interval: float = 5.0,
 ) -> JobResult:
     """Run ``requests`` (see :func:`run_job`, which wraps this coroutine)."""
     start = time.perf_counter()
@@ -185,7 +236,7 @@ async def run_job_async(
         unique.setdefault(r.key, r)
     todo_all = list(unique.values())
     jid = job_id or make_job_id(kind, todo_all)
-    summary = JobSummary(job_id=jid, total=len(todo_all), dry_run=dry_run)
+    summary = JobSummary(job_id=jid, total=len(todo_all), dry_run=dry_run, via=via)
 
     with engine.connect() as conn:
         stored = load_requests(conn, list(unique))
@@ -194,18 +245,44 @@ async def run_job_async(
     to_call: list[ChatRequest] = []
     for r in todo_all:
         row = stored.get(r.key)
-        if row is not None and row.status == "done" and row.result is not None:
+        if (
+            row is not None
+            and row.status == "done"
+            and row.result is not None
+            and not (retry_unparseable and is_unparseable(row))
+        ):
             replies[r.key] = row.result
             summary.cached += 1
         elif row is not None and row.status == "failed" and not retry_failed:
             failures[r.key] = row.error or "failed"
             summary.failed += 1
+            summary.failed_earlier += 1
         else:
             to_call.append(r)
     summary.planned = dict(collections.Counter(r.endpoint for r in to_call))
     if dry_run:
         summary.elapsed = time.perf_counter() - start
         return JobResult(summary, todo_all, replies, failures)
+    called: set[str] = {r.key for r in to_call}
+    if via == "batch":
+        from preflab.generate.batch import run_batches
+
+        await run_batches(
+            engine,
+            endpoints,
+            to_call,
+            job_id=jid,
+            kind=kind,
+            total=len(todo_all),
+            summary=summary,
+            replies=replies,
+            failures=failures,
+            client_factory=client_factory,
+            on_progress=on_progress,
+            poll_interval=poll_interval,
+        )
+        summary.elapsed = time.perf_counter() - start
+        return JobResult(summary, todo_all, replies, failures, called)
 
     # Workers are forked first, while this job runs no thread of its own (the pending rows
     # are stored from a thread below).
@@ -266,6 +343,23 @@ async def run_job_async(
         while todo and not writer_task.done():  # a failed store stops the calls; it surfaces below
             queue.put_nowait(await call_one(todo.popleft(), client, cfg, limiter, rng))
 
+    async def fleet_work(name: str, fleet: Fleet) -> None:
+        todo, limiter = pending[name], limiters[name]
+        while todo and not writer_task.done():
+            queue.put_nowait(await fleet.call(todo.popleft(), limiter, rng))
+
+    def workers_of(name: str) -> list[Any]:
+        group, configs = clients[name], endpoints[name].replica_configs()
+        if len(group) > 1:  # replicas: one fleet, least outstanding requests
+            fleet = Fleet(list(zip(configs, group, strict=True)))
+            n = min(fleet.concurrency, len(pending[name]))
+            return [fleet_work(name, fleet) for _ in range(n)]
+        return [
+            work(name, client, cfg)
+            for client, cfg in zip(group, configs, strict=True)
+            for _ in range(min(cfg.concurrency, len(pending[name])))
+        ]
+
     def flush(batch: list[Outcome]) -> None:
         with write_scope(engine) as conn:
             record_outcomes(conn, batch)
@@ -299,6 +393,7 @@ async def run_job_async(
                 else:
                     failures[o.request_key] = o.error or "failed"
                     summary.failed += 1
+                    summary.interrupted += o.interrupted
             if on_progress:
                 on_progress(summary.done + summary.cached + summary.failed, summary.total)
 
@@ -307,14 +402,7 @@ async def run_job_async(
         if workers is not None:
             await workers.run(queue.put_nowait, writer_task)
         else:
-            await asyncio.gather(
-                *(
-                    work(name, client, cfg)
-                    for name, group in clients.items()
-                    for client, cfg in zip(group, endpoints[name].replica_configs(), strict=True)
-                    for _ in range(min(cfg.concurrency, len(pending[name])))
-                )
-            )
+            await asyncio.gather(*(w for name in clients for w in workers_of(name)))
     finally:
         closing.set_result(None)
         queue.put_nowait(None)
@@ -326,7 +414,7 @@ async def run_job_async(
     with write_scope(engine) as conn:
         upsert_job(conn, jid, kind, {}, "done" if not failures else "failed")
     summary.elapsed = time.perf_counter() - start
-    return JobResult(summary, todo_all, replies, failures)
+    return JobResult(summary, todo_all, replies, failures, called)
 
 
 async def _close(clients: Mapping[str, Sequence[openai.AsyncOpenAI]]) -> None:
@@ -343,11 +431,14 @@ def run_job(
     kind: str = "generate",
     job_id: str | None = None,
     dry_run: bool = False,
-    retry_failed: bool = True,
+    retry_failed: bool = False,
+    retry_unparseable: bool = False,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
     seed: int | None = None,
     processes: int | None = None,
+    via: Via = "online",
+    poll_interval: float = 5.0,
 ) -> JobResult:
     """Run a job to its end and return what every request came to.
 
@@ -358,13 +449,18 @@ def run_job(
         kind: job kind stored with the job (``generate``, ``judge``…).
         job_id: job id; by default derived from the kind and the request keys.
         dry_run: only count what would be called per endpoint; nothing is called or written.
-        retry_failed: call again requests stored as failed by an earlier run.
+        retry_failed: call again requests stored as failed by an earlier run (otherwise they
+            stay failed and are counted in ``summary.failed_earlier``).
+        retry_unparseable: call again requests whose stored reply a judge marked unreadable.
         client_factory: builds the client of an endpoint (tests point it at loopback).
         on_progress: called with ``(finished, total)`` after each committed batch.
         seed: seed of the backoff jitter.
         processes: worker processes that make the calls (this process stays the one writer
             of the cache); None picks by job size, CPUs and concurrency (see
             :func:`preflab.generate.worker_processes.choose_processes`), 1 calls in-process.
+        via: ``online`` (one HTTP call per request) or ``batch`` (the endpoint's batch API:
+            upload, poll, download; see :mod:`preflab.generate.batch`).
+        poll_interval: seconds between polls of a submitted batch.
 
     Raises:
         UsageError: a request names an endpoint that is not configured, or ``processes`` is
@@ -379,10 +475,13 @@ def run_job(
         job_id=job_id,
         dry_run=dry_run,
         retry_failed=retry_failed,
+        retry_unparseable=retry_unparseable,
         client_factory=client_factory,
         on_progress=on_progress,
         seed=seed,
         processes=processes,
+        via=via,
+        poll_interval=poll_interval,
     )
     # The objects alive before the job (the imported SDK, SQLAlchemy, pydantic: ~150k) are set
     # aside from the cyclic collector while it runs, so a full collection cannot stall the event

@@ -16,11 +16,10 @@ from sqlalchemy import Engine
 from preflab.errors import UsageError
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
 from preflab.generate.jobs import JobSummary, ProgressHook, make_request, run_job
-from preflab.generate.judges.config import judge_id_of, judgment_id_of
+from preflab.generate.judges.config import judgment_id_of, make_ai_judge
 from preflab.generate.writeback import save_judges, save_judgments, save_prompts, save_responses
 from preflab.records import (
     Judge,
-    JudgeKind,
     Judgment,
     JudgmentKind,
     Origin,
@@ -79,6 +78,7 @@ def critique_and_revise(
     *,
     template_version: str = "1",
     dry_run: bool = False,
+    retry_failed: bool = False,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
 ) -> RevisionResult:
@@ -94,12 +94,13 @@ def critique_and_revise(
     if endpoint not in endpoints:
         raise UsageError(f"endpoint {endpoint!r} is not configured", field="endpoint")
     ep = endpoints[endpoint]
-    judge = Judge(
-        judge_id=judge_id_of(ep.model, f"critique-revise-{principle.name}", template_version),
-        kind=JudgeKind.AI,
-        model=ep.model,
-        template=f"CRITIQUE: {principle.critique_request}\nREVISION: {principle.revision_request}",
-        template_version=template_version,
+    judge = make_ai_judge(
+        ep.model,
+        ep.revision,
+        f"critique-revise-{principle.name}",
+        template_version,
+        f"CRITIQUE: {principle.critique_request}\nREVISION: {principle.revision_request}",
+        ep.params,
     )
     convs = []
     for prompt, response in items:
@@ -118,6 +119,7 @@ def critique_and_revise(
         [c[3] for c in convs],
         kind="critique",
         dry_run=dry_run,
+        retry_failed=retry_failed,
         client_factory=client_factory,
         on_progress=on_progress,
     )
@@ -143,6 +145,7 @@ def critique_and_revise(
         endpoints,
         [s[3] for s in second],
         kind="revise",
+        retry_failed=retry_failed,
         client_factory=client_factory,
         on_progress=on_progress,
     )

@@ -36,13 +36,16 @@ import traceback
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import openai
 
 from preflab.errors import EndpointError, UsageError
 from preflab.generate.cache import Outcome
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, RateLimiter, complete_chat
+from preflab.generate.fleet import Fleet
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "MIN_CALLS_PER_PROCESS",
@@ -253,7 +256,7 @@ class Workers:
                 f"finished; run the job again to call it again"
             )
             for key in sorted(child.keys):
-                emit(Outcome(key, None, reason, 0))
+                emit(Outcome(key, None, reason, 0, interrupted=True))
 
     async def _end(self, loop: asyncio.AbstractEventLoop) -> None:
         for child in self._children:
@@ -422,6 +425,11 @@ async def _child_calls(
             continue
         clients.extend(group)
         limiter = RateLimiter(share.rate_limit)
+        if len(group) > 1:  # replicas: least outstanding requests, failing servers taken out
+            fleet = Fleet(list(zip(share.servers, group, strict=True)))
+            for _ in range(min(fleet.concurrency, len(reqs))):
+                workers.append(_fleet_work(todo, fleet, limiter, rng, emit))
+            continue
         for client, server in zip(group, share.servers, strict=True):
             for _ in range(min(server.concurrency, len(reqs))):
                 workers.append(_work(todo, client, server, limiter, rng, emit))
@@ -445,6 +453,17 @@ async def _work(
     while todo:
         r = todo.pop()
         emit(await call_one(r, client, cfg, limiter, rng))
+
+
+async def _fleet_work(
+    todo: list[Any],
+    fleet: Fleet,
+    limiter: RateLimiter,
+    rng: random.Random,
+    emit: Callable[[Outcome], None],
+) -> None:
+    while todo:
+        emit(await fleet.call(todo.pop(), limiter, rng))
 
 
 async def call_one(

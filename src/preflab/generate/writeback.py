@@ -13,6 +13,7 @@ import pyarrow as pa
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
+from preflab.errors import UsageError
 from preflab.generate.cache import insert_ignore
 from preflab.records import (
     JUDGMENT_SCHEMA,
@@ -25,9 +26,10 @@ from preflab.records import (
     records_to_table,
 )
 from preflab.store.judgment_values import split_feedback, value_from_record
-from preflab.store.tables import Item, JudgeRow, JudgmentRow, PromptRow, ResponseRow
+from preflab.store.tables import Item, JudgeRow, JudgmentRow, ProjectRow, PromptRow, ResponseRow
 
 __all__ = [
+    "check_project",
     "judgments_table",
     "load_judge_kinds",
     "load_judgments",
@@ -38,6 +40,7 @@ __all__ = [
     "save_judgments",
     "save_prompts",
     "save_responses",
+    "stored_judgment_ids",
 ]
 
 
@@ -225,3 +228,35 @@ def load_judge_kinds(conn: Connection) -> dict[str, str]:
     """Return the kind (human, ai, verifier, imported) of every stored judge by id."""
     t = cast(Table, JudgeRow.__table__)
     return {r.judge_id: r.kind for r in conn.execute(select(t.c.judge_id, t.c.kind))}
+
+
+def stored_judgment_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Return which of ``ids`` are stored already (a re-run judge finds its judgments)."""
+    t = cast(Table, JudgmentRow.__table__)
+    wanted = list(dict.fromkeys(ids))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        stmt = select(t.c.judgment_id).where(t.c.judgment_id.in_(chunk))
+        found.update(conn.execute(stmt).scalars())
+    return found
+
+
+def check_project(conn: Connection, project_id: str) -> None:
+    """Raise unless ``project_id`` names a stored project (checked before any model call).
+
+    Raises:
+        UsageError: no such project; the message lists a few that exist.
+    """
+    t = cast(Table, ProjectRow.__table__)
+    if conn.execute(select(t.c.project_id).where(t.c.project_id == project_id)).first():
+        return
+    known = conn.execute(select(t.c.project_id).order_by(t.c.project_id).limit(6)).scalars().all()
+    listed = ", ".join(known[:5]) + (", …" if len(known) > 5 else "") if known else "none yet"
+    raise UsageError(
+        f"project {project_id!r} does not exist in this workspace (projects: {listed}). "
+        "Create it with `preflab projects create` or pass an existing id to --project; "
+        "nothing was called.",
+        field="project",
+        value=project_id,
+    )

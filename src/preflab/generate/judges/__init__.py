@@ -8,9 +8,14 @@ from preflab.generate.judges.config import (
     RubricJudgeConfig,
     judge_id_of,
 )
-from preflab.generate.judges.pairwise import JudgeFailure, PairwiseJudgeResult, judge_pairwise
+from preflab.generate.judges.pairwise import (
+    JudgeFailure,
+    PairwiseJudgeResult,
+    judge_pairwise,
+    pairwise_judge,
+)
 from preflab.generate.judges.parsing import parse_rating, parse_verdict
-from preflab.generate.judges.rubric import RubricJudgeResult, judge_rubric
+from preflab.generate.judges.rubric import RubricJudgeResult, judge_rubric, rubric_judge
 
 __all__ = [
     "AGREEMENT_SCHEMA",
@@ -25,6 +30,8 @@ __all__ = [
     "judge_id_of",
     "judge_pairwise",
     "judge_rubric",
+    "pairwise_judge",
     "parse_rating",
     "parse_verdict",
+    "rubric_judge",
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from preflab.records import JudgmentId
+from preflab.records import Judge, JudgeKind, JudgmentId
 
 __all__ = [
     "DEFAULT_CONSTITUTION",
@@ -17,6 +19,7 @@ __all__ = [
     "RubricJudgeConfig",
     "judge_id_of",
     "judgment_id_of",
+    "make_ai_judge",
 ]
 
 InconsistentPolicy = Literal["tie", "humans"]
@@ -40,13 +43,49 @@ ULTRAFEEDBACK_ASPECTS: dict[str, str] = {
 }
 
 
-def judge_id_of(model: str, template: str, version: str) -> str:
-    """Return the identity of an AI judge: model, template name and template version.
+def judge_id_of(
+    model: str,
+    template: str,
+    version: str,
+    *,
+    revision: str | None = None,
+    text: str = "",
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """Return the identity of an AI judge: everything that can change its verdicts.
 
-    >>> judge_id_of("gpt-x", "pairwise-principles", "1")
-    'ai:gpt-x:pairwise-principles@1'
+    The readable part names the model, the template and its version; the suffix is a content
+    hash of the model, its revision, the template name and version, the full template text
+    (with the constitution or rubric in it) and the sampling parameters. Changing any of them
+    makes another judge, whose judgments are stored beside the first one's, never instead.
+
+    >>> a = judge_id_of("gpt-x", "pairwise-principles", "1", text="Prefer honesty.")
+    >>> a.startswith("ai:gpt-x:pairwise-principles@1:")
+    True
+    >>> a == judge_id_of("gpt-x", "pairwise-principles", "1", text="Prefer brevity.")
+    False
+    >>> a == judge_id_of("gpt-x", "pairwise-principles", "1", text="Prefer honesty.",
+    ...                  revision="step-2")
+    False
     """
-    return f"ai:{model}:{template}@{version}"
+    payload = {
+        "model": model,
+        "revision": revision,
+        "template": template,
+        "version": version,
+        "text": text,
+        "params": dict(params or {}),
+    }
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
+    head = f"ai:{model}:{template}@{version}"
+    room = _JUDGE_ID_MAX - len(digest) - 1
+    if len(head) > room:  # the store's column holds 200 characters; the hash keeps it unique
+        head = head[: room - 1] + "…"
+    return f"{head}:{digest}"
+
+
+_JUDGE_ID_MAX = 200
 
 
 def judgment_id_of(judge_id: str, *parts: str) -> JudgmentId:
@@ -65,7 +104,8 @@ class PairwiseJudgeConfig(BaseModel):
     Args:
         endpoint: endpoint name of the judge model.
         constitution: the principles text shown to the judge.
-        template_version: bump when the template or the constitution changes meaning.
+        template_version: a name for this version of the template and constitution; part of
+            the judge's identity (so is the constitution's text itself).
         on_inconsistent: what to do when the two orders disagree: record a ``tie`` (flagged
             ``position_inconsistent``) or send the item to ``humans`` (no AI judgment).
         params: sampling parameters (greedy by default).
@@ -99,3 +139,28 @@ class RubricJudgeConfig(BaseModel):
     template_name: str = "rubric-ultrafeedback"
     template_version: str = "1"
     params: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.0})
+
+
+def make_ai_judge(
+    model: str,
+    revision: str | None,
+    template_name: str,
+    template_version: str,
+    text: str,
+    params: Mapping[str, Any],
+) -> Judge:
+    """Return the Judge record of an AI judge (see :func:`judge_id_of` for its identity).
+
+    ``name`` shows the model with its revision, since the record has no revision field.
+    """
+    return Judge(
+        judge_id=judge_id_of(
+            model, template_name, template_version, revision=revision, text=text, params=params
+        ),
+        kind=JudgeKind.AI,
+        name=f"{template_name}@{template_version} by {model}"
+        + (f" (revision {revision})" if revision else ""),
+        model=model,
+        template=text,
+        template_version=template_version,
+    )

@@ -17,20 +17,28 @@ from sqlalchemy import Engine
 from preflab.errors import UsageError
 from preflab.generate.cache import annotate_error
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
-from preflab.generate.jobs import ChatRequest, JobSummary, ProgressHook, make_request, run_job
-from preflab.generate.judges.config import PairwiseJudgeConfig, judge_id_of, judgment_id_of
+from preflab.generate.jobs import (
+    ChatRequest,
+    JobSummary,
+    ProgressHook,
+    Via,
+    make_request,
+    run_job,
+)
+from preflab.generate.judges.config import PairwiseJudgeConfig, judgment_id_of, make_ai_judge
 from preflab.generate.judges.parsing import Verdict, parse_verdict
 from preflab.generate.writeback import (
+    check_project,
     judgments_table,
     save_items,
     save_judges,
     save_judgments,
     save_prompts,
     save_responses,
+    stored_judgment_ids,
 )
 from preflab.records import (
     Judge,
-    JudgeKind,
     Judgment,
     JudgmentKind,
     PairwiseValue,
@@ -45,6 +53,7 @@ __all__ = [
     "JudgeFailure",
     "PairwiseJudgeResult",
     "judge_pairwise",
+    "pairwise_judge",
     "render_conversation",
 ]
 
@@ -90,7 +99,12 @@ class JudgeFailure:
 
 @dataclass(slots=True)
 class PairwiseJudgeResult:
-    """Judgments made, items sent to humans, failures, the judge identity and job summary."""
+    """Judgments made, items sent to humans, failures, the judge identity and job summary.
+
+    ``judgments`` holds this judge's verdict on every item it could read; ``already_stored``
+    of them were stored by an earlier run of the same judge (so ``new_judgments`` were
+    added now). ``unparseable`` counts items whose verdict could not be read.
+    """
 
     judge: Judge
     judgments: list[Judgment]
@@ -99,6 +113,13 @@ class PairwiseJudgeResult:
     summary: JobSummary
     inconsistent: int = 0
     verdicts: dict[str, tuple[Verdict | None, Verdict | None]] = field(default_factory=dict)
+    already_stored: int = 0
+    unparseable: int = 0
+
+    @property
+    def new_judgments(self) -> int:
+        """Return how many judgments this run added to the store."""
+        return len(self.judgments) - self.already_stored
 
     def table(self) -> pa.Table:
         """Return the judgments as an Arrow table (``JUDGMENT_SCHEMA``)."""
@@ -123,6 +144,24 @@ def _request(
     )
 
 
+def pairwise_judge(ep: EndpointConfig, config: PairwiseJudgeConfig) -> Judge:
+    """Return the identity of the pairwise judge ``config`` on endpoint ``ep``.
+
+    It covers the model and its revision, the template with the constitution's text, the
+    template version and the sampling parameters (the endpoint's defaults merged with the
+    judge's), so a changed constitution or another revision is another judge.
+    """
+    text = PAIRWISE_TEMPLATE.replace("{constitution}", config.constitution.strip())
+    return make_ai_judge(
+        ep.model,
+        ep.revision,
+        config.template_name,
+        config.template_version,
+        text,
+        {**ep.params, **config.params},
+    )
+
+
 def judge_pairwise(
     engine: Engine,
     endpoints: Mapping[str, EndpointConfig],
@@ -131,31 +170,42 @@ def judge_pairwise(
     *,
     project_id: str | None = None,
     dry_run: bool = False,
+    retry_failed: bool = False,
+    retry_unparseable: bool = False,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
+    via: Via = "online",
+    poll_interval: float = 5.0,
 ) -> PairwiseJudgeResult:
     """Judge each ``(prompt, a, b)`` in both orders and store the judgments.
 
     A consistent verdict becomes a pairwise judgment (2-point scale, or a tie). An inconsistent
     one becomes a tie flagged ``position_inconsistent`` (``on_inconsistent="tie"``) or, with
-    ``"humans"``, no AI judgment: the item is returned in ``to_humans`` and, when
-    ``project_id`` is given, queued as an item of that project. Unparseable answers are
-    failures (also noted on the cached request).
+    ``"humans"``, no AI judgment: the item is returned in ``to_humans`` and queued as an item
+    of project ``project_id``. Unparseable answers are failures, counted as ``unparseable``
+    in the summary (not as done) and noted on the cached request; ``retry_unparseable`` asks
+    the judge again. Requests that failed in an earlier run are called again only with
+    ``retry_failed``.
 
     Raises:
-        UsageError: the judge endpoint is not configured, or an item pairs a response with
-            itself or with a response to another prompt.
+        UsageError: the judge endpoint is not configured; ``on_inconsistent="humans"``
+            without ``project_id``; an unknown ``project_id``; an item pairs a response with
+            itself or with a response to another prompt. All are raised before any call.
     """
     if config.endpoint not in endpoints:
         raise UsageError(f"judge endpoint {config.endpoint!r} is not configured", field="endpoint")
+    if config.on_inconsistent == "humans" and project_id is None:
+        raise UsageError(
+            "on_inconsistent='humans' sends position-inconsistent items to annotators, which "
+            "needs the project that receives them: pass --project (or project_id=); "
+            "nothing was called.",
+            field="project",
+        )
+    if project_id is not None:
+        with engine.connect() as conn:
+            check_project(conn, project_id)
     ep = endpoints[config.endpoint]
-    judge = Judge(
-        judge_id=judge_id_of(ep.model, config.template_name, config.template_version),
-        kind=JudgeKind.AI,
-        model=ep.model,
-        template=PAIRWISE_TEMPLATE.replace("{constitution}", config.constitution.strip()),
-        template_version=config.template_version,
-    )
+    judge = pairwise_judge(ep, config)
     plans: list[tuple[Prompt, Response, Response, ChatRequest, ChatRequest]] = []
     for prompt, a, b in items:
         if a.response_id == b.response_id:
@@ -174,13 +224,17 @@ def judge_pairwise(
         requests,
         kind="judge-pairwise",
         dry_run=dry_run,
+        retry_failed=retry_failed,
+        retry_unparseable=retry_unparseable,
         client_factory=client_factory,
         on_progress=on_progress,
+        via=via,
+        poll_interval=poll_interval,
     )
     result = PairwiseJudgeResult(judge, [], [], [], job.summary)
     if dry_run:
         return result
-    unparseable: list[tuple[str, str]] = []
+    unparseable: dict[str, str] = {}
     now = utcnow()
     for prompt, a, b, ab, ba in plans:
         ids = (a.response_id, b.response_id)
@@ -193,8 +247,9 @@ def judge_pairwise(
         result.verdicts[f"{prompt.prompt_id}|{a.response_id}|{b.response_id}"] = (v_ab, v_ba)
         bad = [(req, t) for req, t, v in ((ab, texts[0], v_ab), (ba, texts[1], v_ba)) if v is None]
         if bad:
-            for req, t in bad:
-                unparseable.append((req.key, "unparseable verdict"))
+            for req, _ in bad:
+                unparseable[req.key] = "unparseable verdict"
+            result.unparseable += 1
             result.failures.append(
                 JudgeFailure(prompt.prompt_id, ids, "unparseable verdict", bad[0][1])
             )
@@ -231,8 +286,13 @@ def judge_pairwise(
                 source="ai-judge",
             )
         )
+    for key in unparseable:
+        job.summary.note_unparseable(key in job.called)
     with write_scope(engine) as conn:
-        for key, reason in unparseable:
+        result.already_stored = len(
+            stored_judgment_ids(conn, (j.judgment_id for j in result.judgments))
+        )
+        for key, reason in unparseable.items():
             annotate_error(conn, key, reason)
         save_prompts(conn, [p[0] for p in plans])
         save_responses(conn, [r for p in plans for r in (p[1], p[2])])

@@ -17,20 +17,28 @@ from sqlalchemy import Engine
 from preflab.errors import UsageError
 from preflab.generate.cache import annotate_error
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
-from preflab.generate.jobs import ChatRequest, JobSummary, ProgressHook, make_request, run_job
-from preflab.generate.judges.config import RubricJudgeConfig, judge_id_of, judgment_id_of
+from preflab.generate.jobs import (
+    ChatRequest,
+    JobSummary,
+    ProgressHook,
+    Via,
+    make_request,
+    run_job,
+)
+from preflab.generate.judges.config import RubricJudgeConfig, judgment_id_of, make_ai_judge
 from preflab.generate.judges.pairwise import JudgeFailure, render_conversation
 from preflab.generate.judges.parsing import parse_rating
 from preflab.generate.writeback import (
+    check_project,
     judgments_table,
     save_judges,
     save_judgments,
     save_prompts,
     save_responses,
+    stored_judgment_ids,
 )
 from preflab.records import (
     Judge,
-    JudgeKind,
     Judgment,
     JudgmentKind,
     Prompt,
@@ -41,7 +49,7 @@ from preflab.records import (
 from preflab.store.tables import utcnow
 from preflab.store.unit_of_work import write_scope
 
-__all__ = ["RUBRIC_TEMPLATE", "RubricJudgeResult", "judge_rubric"]
+__all__ = ["RUBRIC_TEMPLATE", "RubricJudgeResult", "judge_rubric", "rubric_judge"]
 
 RUBRIC_TEMPLATE = """\
 Evaluate the assistant's response to the conversation below on one aspect.
@@ -63,16 +71,48 @@ rationale, then end with a line of the form "Rating: N".
 
 @dataclass(slots=True)
 class RubricJudgeResult:
-    """Rating judgments (one per response), failures per (response, aspect), the judge."""
+    """Rating judgments (one per response), failures per (response, aspect), the judge.
+
+    ``already_stored`` of the judgments were stored by an earlier run of the same judge;
+    ``unparseable`` counts (response, aspect) answers without a readable rating.
+    """
 
     judge: Judge
     judgments: list[Judgment]
     failures: list[JudgeFailure]
     summary: JobSummary
+    already_stored: int = 0
+    unparseable: int = 0
+
+    @property
+    def new_judgments(self) -> int:
+        """Return how many judgments this run added to the store."""
+        return len(self.judgments) - self.already_stored
 
     def table(self) -> pa.Table:
         """Return the judgments as an Arrow table (``JUDGMENT_SCHEMA``)."""
         return judgments_table(self.judgments)
+
+
+def rubric_judge(ep: EndpointConfig, config: RubricJudgeConfig) -> Judge:
+    """Return the identity of the rubric judge ``config`` on endpoint ``ep``.
+
+    It covers the model and its revision, the template, the aspects with their questions,
+    the scale, the template version and the sampling parameters.
+    """
+    rubric = "\n".join(f"- {name}: {q}" for name, q in sorted(config.aspects.items()))
+    text = (
+        f"{RUBRIC_TEMPLATE}\n\n[Aspects]\n{rubric}\n"
+        f"[Scale] {config.scale_min} to {config.scale_max}"
+    )
+    return make_ai_judge(
+        ep.model,
+        ep.revision,
+        config.template_name,
+        config.template_version,
+        text,
+        {**ep.params, **config.params},
+    )
 
 
 def judge_rubric(
@@ -83,8 +123,12 @@ def judge_rubric(
     *,
     project_id: str | None = None,
     dry_run: bool = False,
+    retry_failed: bool = False,
+    retry_unparseable: bool = False,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
+    via: Via = "online",
+    poll_interval: float = 5.0,
 ) -> RubricJudgeResult:
     """Rate each ``(prompt, response)`` on every aspect and store one rating judgment per response.
 
@@ -92,20 +136,18 @@ def judge_rubric(
     each unparseable or failed aspect is a :class:`JudgeFailure` (reason names the aspect).
 
     Raises:
-        UsageError: the judge endpoint is not configured or no aspect is given.
+        UsageError: the judge endpoint is not configured, no aspect is given, or
+            ``project_id`` names no stored project (raised before any call).
     """
     if config.endpoint not in endpoints:
         raise UsageError(f"judge endpoint {config.endpoint!r} is not configured", field="endpoint")
     if not config.aspects:
         raise UsageError("a rubric judge needs at least one aspect", field="aspects")
+    if project_id is not None:
+        with engine.connect() as conn:
+            check_project(conn, project_id)
     ep = endpoints[config.endpoint]
-    judge = Judge(
-        judge_id=judge_id_of(ep.model, config.template_name, config.template_version),
-        kind=JudgeKind.AI,
-        model=ep.model,
-        template=RUBRIC_TEMPLATE,
-        template_version=config.template_version,
-    )
+    judge = rubric_judge(ep, config)
     plans: list[tuple[Prompt, Response, str, ChatRequest]] = []
     for prompt, response in items:
         for aspect, question in config.aspects.items():
@@ -135,8 +177,12 @@ def judge_rubric(
         [p[3] for p in plans],
         kind="judge-rubric",
         dry_run=dry_run,
+        retry_failed=retry_failed,
+        retry_unparseable=retry_unparseable,
         client_factory=client_factory,
         on_progress=on_progress,
+        via=via,
+        poll_interval=poll_interval,
     )
     result = RubricJudgeResult(judge, [], [], job.summary)
     if dry_run:
@@ -157,6 +203,7 @@ def judge_rubric(
         value = parse_rating(text, config.scale_min, config.scale_max)
         if value is None:
             unparseable.append(req.key)
+            result.unparseable += 1
             result.failures.append(
                 JudgeFailure(prompt.prompt_id, ids, f"{aspect}: unparseable rating", text)
             )
@@ -182,7 +229,12 @@ def judge_rubric(
                 source="ai-judge",
             )
         )
+    for key in dict.fromkeys(unparseable):
+        job.summary.note_unparseable(key in job.called)
     with write_scope(engine) as conn:
+        result.already_stored = len(
+            stored_judgment_ids(conn, (j.judgment_id for j in result.judgments))
+        )
         for key in unparseable:
             annotate_error(conn, key, "unparseable rating")
         save_prompts(conn, prompts.values())

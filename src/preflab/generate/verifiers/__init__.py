@@ -9,6 +9,7 @@ from preflab.generate.verifiers.ifeval import (
     generate_constraint_pairs,
     ifeval_judge,
     pair_by_constraints,
+    unavailable_checks,
 )
 from preflab.generate.verifiers.math import (
     MathPairResult,
@@ -34,4 +35,5 @@ __all__ = [
     "math_judge",
     "pair_by_answer",
     "pair_by_constraints",
+    "unavailable_checks",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -51,6 +52,7 @@ __all__ = [
     "generate_constraint_pairs",
     "ifeval_judge",
     "pair_by_constraints",
+    "unavailable_checks",
 ]
 
 
@@ -168,12 +170,45 @@ def check_constraints(
     try:
         out = utils.test_instruction_following_strict(example, response)
     except LookupError as exc:  # NLTK data (punkt_tab) absent on an offline machine
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().strip("*")]
+        found = next((ln for ln in lines if ln.startswith("Resource")), lines[0] if lines else "")
+        name = re.search(r"Resource\s+'?([\w./-]+)'?", found)
+        resource = name.group(1) if name else "punkt_tab"
         raise DependencyError(
-            "an IFEval check needs NLTK data that is not installed: "
-            f"{str(exc).strip().splitlines()[0]}. "
-            "Run: python -m nltk.downloader punkt_tab"
+            f"this IFEval check needs NLTK's {resource!r} data, which is not installed "
+            f"({found.rstrip('.')}). Run: python -m nltk.downloader {resource}"
         ) from None
     return [bool(x) for x in out.follow_instruction_list]
+
+
+_SAMPLE_RESPONSE = (
+    "This is a short sample answer. It has two sentences, a few words and no special format."
+)
+
+
+def unavailable_checks(constraints: Sequence[Constraint]) -> dict[str, str]:
+    """Return the instruction ids among ``constraints`` that cannot run here, with the reason.
+
+    Some lm-eval checks tokenize with NLTK and need its ``punkt_tab`` data, which an offline
+    machine may lack; each distinct instruction is run once on a sample answer to find out,
+    so that a job learns it before any call rather than after all of them. The others
+    (punctuation, case, format, keywords…) run offline.
+
+    Raises:
+        DependencyError: lm-eval itself is missing.
+        InputError: an unknown instruction id or bad arguments.
+    """
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for c in constraints:
+        if c.instruction_id in seen:
+            continue
+        seen.add(c.instruction_id)
+        try:
+            check_constraints(_SAMPLE_RESPONSE, [c], "Sample prompt.")
+        except DependencyError as exc:
+            out[c.instruction_id] = exc.message
+    return out
 
 
 def ifeval_judge() -> Judge:
@@ -240,13 +275,18 @@ def pair_by_constraints(
 
 @dataclass(slots=True)
 class ConstraintPairResult:
-    """Constrained prompts, their two responses, the verifier judgments, and skipped prompts."""
+    """Constrained prompts, their two responses, the verifier judgments, and skipped prompts.
+
+    ``unavailable`` names the IFEval checks that cannot run on this machine (instruction id →
+    why); prompts using one are skipped before any call.
+    """
 
     prompts: list[Prompt]
     responses: list[Response]
     judgments: list[Judgment]
     skipped: dict[str, str]
     summary: JobSummary
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def generate_constraint_pairs(
@@ -257,19 +297,31 @@ def generate_constraint_pairs(
     *,
     seed: int = 0,
     dry_run: bool = False,
+    retry_failed: bool = False,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
 ) -> ConstraintPairResult:
     """Generate each prompt with and without its constraints, verify both, store the pairs.
 
-    Prompts where both answers pass (or both fail) are skipped with the reason.
+    Prompts where both answers pass (or both fail) are skipped with the reason. Checks that
+    cannot run here (see :func:`unavailable_checks`) are found before any call: prompts that
+    need one are skipped uncalled, the others run.
     """
     if endpoint not in endpoints:
         raise UsageError(f"endpoint {endpoint!r} is not configured", field="endpoint")
     ep = endpoints[endpoint]
+    unavailable = unavailable_checks([c for _, cs in items for c in cs])
+    skipped_early: dict[str, str] = {}
     plans = []
     for base, constraints in items:
         constrained = constrain_prompt(base, constraints)
+        missing = [c.instruction_id for c in constraints if c.instruction_id in unavailable]
+        if missing:
+            skipped_early[constrained.prompt_id] = (
+                f"not called: check {', '.join(missing)} cannot run here "
+                f"({unavailable[missing[0]]})"
+            )
+            continue
         with_c = make_request(
             ep,
             [m.model_dump() for m in constrained.messages],
@@ -289,10 +341,11 @@ def generate_constraint_pairs(
         [r for _, a, b in plans for r in (a, b)],
         kind="ifeval",
         dry_run=dry_run,
+        retry_failed=retry_failed,
         client_factory=client_factory,
         on_progress=on_progress,
     )
-    result = ConstraintPairResult([], [], [], {}, job.summary)
+    result = ConstraintPairResult([], [], [], dict(skipped_early), job.summary, unavailable)
     if dry_run:
         return result
     judge = ifeval_judge()

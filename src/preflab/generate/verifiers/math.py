@@ -207,6 +207,7 @@ def generate_math_pairs(
     seed: int = 0,
     max_pairs: int = 4,
     dry_run: bool = False,
+    retry_failed: bool = False,
     client_factory: ClientFactory = make_client,
     on_progress: ProgressHook | None = None,
 ) -> MathPairResult:
@@ -230,6 +231,7 @@ def generate_math_pairs(
         mix=mix,
         seed=seed,
         dry_run=dry_run,
+        retry_failed=retry_failed,
         client_factory=client_factory,
         on_progress=on_progress,
     )
