@@ -6,7 +6,7 @@ the ratio against the per-battle scikit-learn LogisticRegression that older Chat
 used (dense design, one row per battle and tie rows doubled, refitted per bootstrap round),
 measured here on a slice and scaled linearly to the full run.
 
-Run: ``/work/venv/bin/python bench/arena_bench.py`` (``--battles``, ``--models``, ``--rounds``,
+Run: ``.venv/bin/python bench/arena_bench.py`` (``--battles``, ``--models``, ``--rounds``,
 ``--repeats``, ``--slice`` to change the sizes). Targets (issue 6): ≤ 2.3 s, ≤ 100 MiB extra.
 """
 

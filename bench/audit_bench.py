@@ -1,13 +1,13 @@
 """Speed of the audit at HH-RLHF scale (issue 3, "Speed"). Prints figures; asserts nothing.
 
-Data: the real HH-RLHF sample (shared/data, 399 pairs after import) repeated to 160,800 pairs.
+Data: the real HH-RLHF sample (``$PREFLAB_TEST_DATA/hh-rlhf/…``, 399 pairs after import) repeated to 160,800 pairs.
 For prompt near-duplicate detection each copy gets one word changed at a random place, so
 all 160,800 prompts are distinct texts and MinHash really runs on every one of them.
 
 Each part runs in its own process so its peak memory (ru_maxrss) is its own:
 
-    /work/venv/bin/python bench/audit_bench.py            # all parts
-    /work/venv/bin/python bench/audit_bench.py --part similarity
+    PREFLAB_TEST_DATA=../shared/data .venv/bin/python bench/audit_bench.py   # all parts
+    PREFLAB_TEST_DATA=../shared/data .venv/bin/python bench/audit_bench.py --part similarity
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 from statistics import median
 from typing import Any
 
 import numpy as np
 import polars as pl
+from hh_sample import hh_sample_path  # bench/ is on sys.path when a script here runs
 
 N_PAIRS = 160_800
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/data/hh-rlhf/harmless-base-test-first400.jsonl.gz"
-if not SAMPLE.exists():
-    SAMPLE = Path("/work/shared/data/hh-rlhf/harmless-base-test-first400.jsonl.gz")
+SAMPLE = hh_sample_path()  # $PREFLAB_TEST_DATA/hh-rlhf/…, see bench/hh_sample.py
 
 
 def _peak_mb() -> float:

@@ -9,7 +9,7 @@ Each variant runs in its own child process so that its peak RSS is its own:
   JSONL file (no validation, no splits, no card) — what a hand-written script would do.
 
 Prints wall time, peak RSS and the ratio baseline / ours. Run:
-``/work/venv/bin/python bench/export_bench.py`` (``--copies`` to change the size; 403 copies of
+``PREFLAB_TEST_DATA=../shared/data .venv/bin/python bench/export_bench.py`` (``--copies`` to change the size; 403 copies of
 the 399 valid sample pairs ≈ 160,800). Target (issue 2): export ≤ 10 s, peak ≤ 2 GB.
 """
 
@@ -27,10 +27,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from hh_sample import hh_sample_path  # bench/ is on sys.path when a script here runs
 
-HH = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf" / "harmless-base-test-first400.jsonl.gz"
-if not HH.exists():
-    HH = Path("/work/shared/data/hh-rlhf/harmless-base-test-first400.jsonl.gz")
+HH = hh_sample_path()  # $PREFLAB_TEST_DATA/hh-rlhf/…, see bench/hh_sample.py
 
 
 def _suffix(col: pa.ChunkedArray | pa.Array, tag: str) -> pa.Array:

@@ -14,7 +14,7 @@ resident memory of the process (``resource.getrusage``). Nothing is asserted.
 
 Usage::
 
-    /work/venv/bin/python bench/import_bench.py [--repeat 402] [--chunk-size 10000] [--gzip]
+    PREFLAB_TEST_DATA=../shared/data .venv/bin/python bench/import_bench.py [--repeat 402] [--chunk-size 10000] [--gzip]
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from hh_sample import hh_sample_path  # bench/ is on sys.path when a script here runs
 
 from preflab.formats.registry import iter_read, open_text
 from preflab.records import JUDGE_SCHEMA, JUDGMENT_SCHEMA, PROMPT_SCHEMA, RESPONSE_SCHEMA
 
-SAMPLE = Path("/work/shared/data/hh-rlhf/harmless-base-test-first400.jsonl.gz")
+SAMPLE = hh_sample_path()  # $PREFLAB_TEST_DATA/hh-rlhf/…, see bench/hh_sample.py
 
 
 def build_input(directory: Path, repeat: int, compress: bool = False) -> tuple[Path, int]:

@@ -1,6 +1,6 @@
 """Import HH-RLHF at full scale into SQLite; print time, peak memory and the ratio to a naive ORM loop.
 
-Run: ``python bench/store_bench.py`` (``--copies 402`` gives the issue's 160,800 pairs;
+Run: ``PREFLAB_TEST_DATA=../shared/data .venv/bin/python bench/store_bench.py`` (``--copies 402`` gives the issue's 160,800 pairs;
 ``--distinct`` makes every copy a different conversation, the worst case for the store:
 160,800 distinct prompts instead of 400). Each measurement runs in a fresh child process so
 its peak memory (max RSS) is its own. Prints figures; asserts nothing about time.
@@ -19,15 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HH_SAMPLE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "hh-rlhf"
-    / "harmless-base-test-first400.jsonl.gz"
-)
-if not HH_SAMPLE.exists():
-    HH_SAMPLE = Path("/work/shared/data/hh-rlhf/harmless-base-test-first400.jsonl.gz")
+from hh_sample import hh_sample_path  # bench/ is on sys.path when a script here runs
+
+HH_SAMPLE = hh_sample_path()  # $PREFLAB_TEST_DATA/hh-rlhf/…, see bench/hh_sample.py
 
 
 def build_file(target: Path, copies: int, *, distinct: bool) -> int:

@@ -3,6 +3,10 @@
 PostgreSQL runs on 127.0.0.1:5432 with trust auth on these machines (``.ci/run`` starts it
 where it is not running). The PostgreSQL half never skips: if the server is down the tests
 fail, so CI cannot pass without exercising it.
+
+Third-party data (the real HH-RLHF sample and the other published files) is found through
+``tests/data_catalog.py``: ``$PREFLAB_TEST_DATA``, else a download-once cache, else the test
+skips with one line saying how to get the file (a failure under ``PREFLAB_REQUIRE_TEST_DATA=1``).
 """
 
 from __future__ import annotations
@@ -17,10 +21,7 @@ import pytest
 PG_ADMIN_URL = os.environ.get(
     "PREFLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-if not SHARED_DATA.exists():  # CI checkouts sit beside /work/shared too
-    SHARED_DATA = Path("/work/shared/data")
-HH_SAMPLE = SHARED_DATA / "hh-rlhf" / "harmless-base-test-first400.jsonl.gz"
+HH_SAMPLE_NAME = "hh-rlhf/harmless-base-test-first400.jsonl.gz"
 
 
 def _fresh_pg_database() -> tuple[str, str]:
@@ -70,8 +71,14 @@ def _fresh_database(sqlite: bool, sqlite_path: Path) -> Iterator[str]:
         _drop_pg_database(name)
 
 
+def hh_sample_path() -> Path:
+    """Path of the real HH-RLHF sample (400 pairs, gzip JSONL); skips when it cannot be had."""
+    from tests.data_catalog import data_file
+
+    return data_file(HH_SAMPLE_NAME)
+
+
 @pytest.fixture
 def hh_sample() -> Path:
-    """Path of the real HH-RLHF sample (400 pairs, gzip JSONL)."""
-    assert HH_SAMPLE.exists(), f"missing shared data file {HH_SAMPLE}"
-    return HH_SAMPLE
+    """Path of the real HH-RLHF sample (400 pairs, gzip JSONL); skips when it cannot be had."""
+    return hh_sample_path()

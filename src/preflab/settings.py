@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     reservation_seconds: int = Field(
         default=900, description="How long a served task stays reserved for its annotator."
     )
+    demo_data: Path | None = Field(
+        default=None,
+        description="HH-RLHF file `preflab demo` imports; when unset the demo looks in "
+        "`test_data`, then downloads the public sample once from the Hugging Face Hub, else "
+        "uses a few built-in synthetic items, and says which.",
+    )
+    test_data: Path | None = Field(
+        default=None,
+        description="Folder of third-party data files laid out as the shared data folder "
+        "(`hh-rlhf/harmless-base-test-first400.jsonl.gz`, …), read by the test suite and "
+        "`preflab demo`; `.ci/run` points it at `../shared/data`.",
+    )
 
     def effective_database_url(self) -> str:
         """Return ``database_url`` or the workspace's SQLite file."""

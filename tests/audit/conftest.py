@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +27,10 @@ from preflab.records import BATCH_SCHEMA, JUDGMENT_SCHEMA
 @pytest.fixture(scope="session")
 def hh_chunk() -> Any:
     from preflab.formats.registry import read
+    from tests.conftest import HH_SAMPLE_NAME
+    from tests.data_catalog import data_file
 
-    path = Path(__file__).resolve().parents[2].parent / "shared/data/hh-rlhf/harmless-base-test-first400.jsonl.gz"
-    if not path.exists():
-        path = Path("/work/shared/data/hh-rlhf/harmless-base-test-first400.jsonl.gz")
-    return read("hh-rlhf", path)
+    return read("hh-rlhf", data_file(HH_SAMPLE_NAME))
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,6 @@ from rich.table import Table
 if TYPE_CHECKING:
     from preflab.server.demo import DemoInfo
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
 def _run_cli(args: list[str]) -> str:
     """Run one preflab command in this process and return what it printed."""
     from preflab.cli.main import app
@@ -59,32 +56,37 @@ def register(app: typer.Typer) -> None:
     def demo(
         workspace: Path = typer.Option(Path("preflab-demo"), "--workspace", "-w",
                                        help="Folder of the demo workspace (created)."),
-        data: Path = typer.Option(None, "--data", help="HH-RLHF file to import "
-                                  "(default: $PREFLAB_DEMO_DATA or ../shared/data/…)."),
+        data: Path = typer.Option(None, "--data", help="HH-RLHF file to import (default: "
+                                  "$PREFLAB_DEMO_DATA, else the sample in $PREFLAB_TEST_DATA, "
+                                  "else downloaded once from the Hugging Face Hub, else "
+                                  "built-in synthetic items; the demo prints which)."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
         port: int = typer.Option(8000, "--port", help="Port to listen on."),
         no_serve: bool = typer.Option(False, "--no-serve", help="Set up only; do not start."),
     ) -> None:
         """Open the web app on a demo project judged from the HH-RLHF sample.
 
-        Creates (or reopens) a SQLite workspace, imports the HH-RLHF sample into a pairwise
-        project with demo users and guidelines, writes an audit report (reports/audit.html)
-        and a TRL preference export (exports/trl-preference/) into it, then serves the app.
+        Creates (or reopens) a SQLite workspace, imports the HH-RLHF sample (the first 400 pairs
+        of harmless-base test) into a pairwise project with demo users and guidelines, writes an
+        audit report (reports/audit.html) and a TRL preference export (exports/trl-preference/)
+        into it, then serves the app. It prints which data it used.
 
         Example: `preflab demo` then open the printed URL and log in as alice.
         """
-        import os
-
         from preflab.cli.serve import run_app
         from preflab.server.demo import find_demo_data, setup_demo
         from preflab.settings import Settings
 
-        source = data or find_demo_data(os.environ.get("PREFLAB_DEMO_DATA"), REPO_ROOT)
-        info = setup_demo(workspace, source)
+        settings = Settings()
         console = Console()
+        with console.status("Looking for the HH-RLHF sample…"):
+            found = find_demo_data(data or settings.demo_data, settings.test_data,
+                                   workspace / "data")
+        info = setup_demo(workspace, found.path, found.description)
         state = "created" if info.created else "reopened"
-        console.print(f"Demo workspace {state}: [bold]{workspace}[/] "
-                      f"({info.items} items from {info.source})")
+        console.print(f"Demo workspace {state}: [bold]{workspace}[/] ({info.items} items)",
+                      highlight=False)
+        console.print(f"Demo data: {info.source}", highlight=False, soft_wrap=True)
         audit_and_export(workspace, info, console)
         table = Table("user", "password", "role", title="Demo logins")
         for user, password, role in info.logins:
