@@ -95,3 +95,27 @@ def test_unknown_names_raise_attribute_error(package: str) -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         pkg.no_such_name  # noqa: B018
     assert not hasattr(pkg, "no_such_name")
+
+
+def _run_help(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR", "FORCE_COLOR")}
+    script = Path(sys.executable).with_name("preflab")  # the console script, as users run it
+    if not script.exists():
+        pytest.skip(f"no preflab console script beside {sys.executable}; pip install -e .")
+    return subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=120, check=False,
+        env={**clean, "PYTHONPROFILEIMPORTTIME": "1", **env},
+    )
+
+
+def test_help_prints_what_typer_prints_without_importing_typer() -> None:
+    stored = _run_help({})
+    rendered = _run_help({"COLUMNS": "80"})  # a terminal setting: Typer renders the help itself
+    assert (stored.returncode, rendered.returncode) == (0, 0)
+    assert stored.stdout == rendered.stdout
+    imported = {line.split("|")[-1].strip() for line in stored.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in ("typer", "rich", "click")}
+    assert "typer" in {m.split(".")[0] for line in rendered.stderr.splitlines()
+                       for m in [line.split("|")[-1].strip()]}

@@ -105,3 +105,26 @@ def test_database_url_precedence_flag_then_env_then_workspace(tmp_path: Path) ->
 def test_db_and_workspace_together_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         resolve_database_url("sqlite:///x", tmp_path)
+
+
+def test_shipped_head_read_from_the_files_is_alembics_head():
+    from preflab.store.engine import _shipped_head
+    from preflab.store.migrate import head_revision
+
+    assert head_revision() == _shipped_head()
+
+
+def test_opening_a_current_workspace_does_not_load_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    from preflab.store.engine import open_workspace
+
+    open_workspace(tmp_path / "ws").dispose()  # created and upgraded: Alembic runs here
+    code = (
+        "import sys\nfrom preflab.store.engine import open_workspace\n"
+        f"open_workspace({str(tmp_path / 'ws')!r}).dispose()\n"
+        "print('alembic' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"

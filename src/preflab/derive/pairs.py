@@ -30,14 +30,23 @@ are equal after normalization is dropped and counted (``identical_dropped``).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from preflab.derive.aggregate import ItemKey, Label, Vote, aggregate_votes
+from preflab.derive.judge_filter import LEFT_OUT_KEY, select_judges
 from preflab.derive.multiturn import continue_with_chosen
+from preflab.derive.pairwise_columns import (
+    ColumnarPairwise,
+    columnar_pairwise,
+    missing_prompt,
+    missing_response,
+)
 from preflab.derive.rules import DeriveConfig
 from preflab.derive.unpaired import UnpairedRows, unpair_pairs
 from preflab.errors import InputError
@@ -111,23 +120,13 @@ class _Context:
         try:
             return self.prompts[j.prompt_id]
         except KeyError:
-            raise InputError(
-                f"judgment {j.judgment_id} refers to prompt {j.prompt_id!r}, which is not in the "
-                "prompts table. Derive from tables read from the same project or file.",
-                field="prompt_id",
-                value=j.prompt_id,
-            ) from None
+            raise missing_prompt(j.judgment_id, j.prompt_id) from None
 
     def text(self, j: _Judgment, response_id: str) -> str:
         try:
             return self.texts[response_id]
         except KeyError:
-            raise InputError(
-                f"judgment {j.judgment_id} refers to response {response_id!r}, which is not in "
-                "the responses table. Derive from tables read from the same project or file.",
-                field="response_ids",
-                value=response_id,
-            ) from None
+            raise missing_response(j.judgment_id, response_id) from None
 
     def add_pair(
         self,
@@ -224,46 +223,63 @@ def _shared(values: Any) -> Any:
     return distinct.pop() if len(distinct) == 1 else None
 
 
-def read_tables(
-    prompts: pa.Table, responses: pa.Table, judgments: pa.Table
-) -> tuple[dict[str, int], dict[str, str], list[_Judgment]]:
-    """Return prompt rows by id, response texts by id and the judgments as light rows."""
-    prompt_map = {pid: i for i, pid in enumerate(prompts.column("prompt_id").to_pylist())}
-    texts = dict(
-        zip(responses.column("response_id").to_pylist(), responses.column("content").to_pylist(), strict=True)
-    )
-    required = ("judgment_id", "prompt_id", "response_ids", "kind", "judge_id")
-    missing = [c for c in required if c not in judgments.column_names]
+_REQUIRED = ("judgment_id", "prompt_id", "response_ids", "kind", "judge_id")
+
+
+def _check_judgments(judgments: pa.Table) -> None:
+    missing = [c for c in _REQUIRED if c not in judgments.column_names]
     if missing:
         raise InputError(f"the judgments table has no {', '.join(missing)} column; expected "
                          "JUDGMENT_SCHEMA columns.", field=missing[0])
-    cols: dict[str, list[Any]] = {name: judgments.column(name).to_pylist() for name in required}
-    n = judgments.num_rows
-    for name in ("guideline_version", "batch_id", "source"):
-        cols[name] = judgments.column(name).to_pylist() if name in judgments.column_names else [None] * n
-    kinds = cols["kind"]
-    values: list[Any] = [None] * n
-    for kind in set(kinds):
+    for kind in pc.unique(judgments.column("kind")).to_pylist():
         if kind not in ("pairwise", "ranking", "rating", "binary", "edit"):
             raise InputError(
                 f"unknown judgment kind {kind!r}; expected pairwise, ranking, rating, binary or edit.",
                 field="kind",
                 value=kind,
             )
+
+
+def read_tables(
+    prompts: pa.Table, responses: pa.Table, judgments: pa.Table, *, rows: Sequence[int] | None = None
+) -> tuple[dict[str, int], dict[str, str], list[_Judgment]]:
+    """Return prompt rows by id, response texts by id and the judgments as light rows.
+
+    Every row of ``judgments`` is checked (columns, kinds); only ``rows`` (ascending row
+    numbers; default all) become light rows, and the lookups are left empty when none do.
+    """
+    _check_judgments(judgments)
+    if rows is not None and len(rows) == 0:
+        return {}, {}, []
+    prompt_map = {pid: i for i, pid in enumerate(prompts.column("prompt_id").to_pylist())}
+    texts = dict(
+        zip(responses.column("response_id").to_pylist(), responses.column("content").to_pylist(), strict=True)
+    )
+    numbers: Sequence[int] = range(judgments.num_rows)
+    if rows is not None:
+        numbers = [int(r) for r in rows]
+        judgments = judgments.take(pa.array(numbers, pa.int64()))
+    cols: dict[str, list[Any]] = {name: judgments.column(name).to_pylist() for name in _REQUIRED}
+    n = judgments.num_rows
+    for name in ("guideline_version", "batch_id", "source"):
+        cols[name] = judgments.column(name).to_pylist() if name in judgments.column_names else [None] * n
+    kinds = cols["kind"]
+    values: list[Any] = [None] * n
+    for kind in set(kinds):
         column = judgments.column(kind).to_pylist()
         for i, k in enumerate(kinds):
             if k == kind:
                 values[i] = column[i]
-    rows = []
+    out = []
     for i in range(n):
         if values[i] is None:
             raise InputError(
-                f"judgment {cols['judgment_id'][i]} (row {i + 1}) is a {kinds[i]} judgment without "
-                f"its {kinds[i]} value.",
-                line=i + 1,
+                f"judgment {cols['judgment_id'][i]} (row {numbers[i] + 1}) is a {kinds[i]} judgment "
+                f"without its {kinds[i]} value.",
+                line=numbers[i] + 1,
                 field=kinds[i],
             )
-        rows.append(
+        out.append(
             _Judgment(
                 judgment_id=cols["judgment_id"][i],
                 prompt_id=cols["prompt_id"][i],
@@ -276,7 +292,7 @@ def read_tables(
                 source=cols["source"][i],
             )
         )
-    return prompt_map, texts, rows
+    return prompt_map, texts, out
 
 
 # --- pairwise ---------------------------------------------------------------------------
@@ -302,16 +318,18 @@ def _pairwise(ctx: _Context, judgments: list[_Judgment]) -> None:
     by_id = {j.judgment_id: j for j in judgments}
     votes = [_vote(j) for j in judgments]
     if cfg.aggregate == "none":
-        per_item: dict[ItemKey, list[Vote]] = {}
+        # label counts per item, so agreement costs O(1) per vote (an item judged k times
+        # would otherwise cost k² comparisons: 402 repeats of one HH line, issue 18)
+        per_item: dict[ItemKey, Counter[str]] = {}
         for v in votes:
-            per_item.setdefault(v.item, []).append(v)
+            labels = per_item.get(v.item)
+            if labels is None:
+                per_item[v.item] = labels = Counter()
+            labels[v.label] += 1
         for v in votes:
-            item_votes = per_item[v.item]
-            agreement = (
-                sum(o.label == v.label for o in item_votes) / len(item_votes)
-                if len(item_votes) > 1
-                else None
-            )
+            labels = per_item[v.item]
+            total = labels.total()
+            agreement = labels[v.label] / total if total > 1 else None
             _emit(ctx, [by_id[v.judgment_id]], v.item, v.label, v.strength, agreement,
                   "pairwise_likert")
         return
@@ -319,6 +337,24 @@ def _pairwise(ctx: _Context, judgments: list[_Judgment]) -> None:
         group = [by_id[v.judgment_id] for v in item_votes]
         _emit(ctx, group, item, outcome.label, outcome.margin, outcome.agreement,
               f"pairwise_{cfg.aggregate}")
+
+
+def _pairwise_rest(ctx: _Context, numbered: list[tuple[int, _Judgment]],
+                   columnar: ColumnarPairwise) -> None:
+    """Emit the ties and both-bad votes the columnar path left, merging its counts in order."""
+    pending = sorted(columnar.first_count_row.items(), key=lambda kv: kv[1])
+    for number, j in numbered:
+        if columnar.error is not None and columnar.error_row is not None and number > columnar.error_row:
+            raise columnar.error
+        while pending and pending[0][1] < number:
+            key = pending.pop(0)[0]
+            ctx.count(key, columnar.counts[key])
+        v = _vote(j)
+        _emit(ctx, [j], v.item, v.label, v.strength, columnar.agreement[number], "pairwise_likert")
+    if columnar.error is not None:
+        raise columnar.error
+    for key, _ in pending:
+        ctx.count(key, columnar.counts[key])
 
 
 def _emit(ctx: _Context, group: list[_Judgment], item: ItemKey, label: Label,
@@ -476,7 +512,9 @@ def derive(
         responses: table with ``RESPONSE_SCHEMA`` columns (``response_id``, ``content``).
         judgments: table with ``JUDGMENT_SCHEMA`` columns.
         config: the rules; or pass its fields as keyword ``options``.
-        **options: fields of :class:`DeriveConfig` (``tie_policy="separate"``, …).
+        **options: fields of :class:`DeriveConfig` (``tie_policy="separate"``, …). With
+            ``judges``, only those judges' judgments are derived and the others are counted
+            (``counts["judgments_left_out_by_judge"]``).
 
     Returns:
         A :class:`Derivation` with ``pairs`` (``PAIR_SCHEMA``), ``ties`` (:data:`TIE_SCHEMA`),
@@ -490,12 +528,32 @@ def derive(
         config = DeriveConfig(**options)
     elif options:
         raise TypeError("pass either config or keyword options, not both")
-    prompt_map, texts, rows = read_tables(prompts, responses, judgments)
+    judgments, left_out = select_judges(judgments, config.judges)
+    result = _derive(prompts, responses, judgments, config, columnar=True)
+    if config.judges:
+        result.counts[LEFT_OUT_KEY] = left_out
+    return result
+
+
+def _derive(prompts: pa.Table, responses: pa.Table, judgments: pa.Table, config: DeriveConfig,
+            *, columnar: bool) -> Derivation:
+    """:func:`derive`; ``columnar=False`` takes every judgment one by one (the reference)."""
+    fast: ColumnarPairwise | None = None
+    if columnar and config.aggregate == "none":
+        _check_judgments(judgments)
+        fast = columnar_pairwise(prompts, responses, judgments, config.params_json("pairwise"))
+    prompt_map, texts, rows = read_tables(
+        prompts, responses, judgments, rows=None if fast is None else fast.rest
+    )
     ctx = _Context(prompt_map, texts, config)
     by_kind: dict[str, list[_Judgment]] = {}
     for j in rows:
         by_kind.setdefault(j.kind, []).append(j)
-    _pairwise(ctx, by_kind.get("pairwise", []))
+    if fast is None:
+        _pairwise(ctx, by_kind.get("pairwise", []))
+    else:
+        numbered = [(int(n), j) for n, j in zip(fast.rest, rows, strict=True) if j.kind == "pairwise"]
+        _pairwise_rest(ctx, numbered, fast)
     for j in by_kind.get("ranking", []):
         _ranking(ctx, j)
     _ratings(ctx, by_kind.get("rating", []))
@@ -518,6 +576,12 @@ def derive(
         ctx.count("binary")
     messages = prompts.column("messages")
     pairs = _to_table(ctx.pairs, PAIR_SCHEMA, messages)
+    if fast is not None:
+        head = fast.pairs.set_column(
+            1, PAIR_SCHEMA.field("prompt"),
+            messages.take(fast.pairs.column("prompt")).cast(PAIR_SCHEMA.field("prompt").type),
+        )
+        pairs = pa.concat_tables([head, pairs]) if pairs.num_rows else head
     if config.multiturn == "continue_chosen":
         pairs, rewritten = continue_with_chosen(pairs)
         if rewritten:

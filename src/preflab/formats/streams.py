@@ -144,7 +144,7 @@ def _iter_jsonl(path: str) -> Iterator[tuple[int, Any]]:
         try:
             first = True
             for line_no, line in enumerate(text, 1):
-                if not line.strip():
+                if line.isspace() or not line:  # blank (isspace copies nothing, strip would)
                     continue
                 if first:
                     first = False

@@ -102,12 +102,11 @@ def _digest(parts: list[str]) -> str:
     Length framing makes the hash unambiguous (``["ab", "c"]`` ≠ ``["a", "bc"]``) without the
     cost of serializing to JSON first; ids are computed once per record on every import.
     """
-    h = hashlib.sha256()
+    framed = []
     for part in parts:
         raw = part.encode("utf-8")
-        h.update(len(raw).to_bytes(8, "little"))
-        h.update(raw)
-    return h.hexdigest()[:32]
+        framed += (len(raw).to_bytes(8, "little"), raw)
+    return hashlib.sha256(b"".join(framed)).hexdigest()[:32]  # one call: ids are per record
 
 
 def make_prompt_id(messages: list[dict[str, str]] | list[Message]) -> PromptId:

@@ -10,13 +10,14 @@ by psycopg 3.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from preflab.errors import ConfigError, StoreError, UsageError
 
@@ -221,7 +222,7 @@ def open_workspace(target: str | Path, *, upgrade: bool = True) -> Engine:
         _make_folder(folder)
         url = default_database_url(folder)
     engine = make_engine(url)
-    if upgrade:
+    if upgrade and not _at_shipped_head(engine):
         from preflab.store.migrate import upgrade_to_head
 
         try:
@@ -234,6 +235,41 @@ def open_workspace(target: str | Path, *, upgrade: bool = True) -> Engine:
                 field="database_url",
             ) from None
     return engine
+
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(None|\"([^\"]+)\"|'([^']+)')\s*$", re.M)
+
+
+def _shipped_head() -> str | None:
+    """Return the newest migration shipped, read from the files; None if that is not plain.
+
+    (Alembic takes ~0.5 s to import: every command would pay it to learn the schema is current.)
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in _MIGRATIONS.glob("*.py"):
+        found = {m.group(1): m.group(3) or m.group(4) for m in _REVISION.finditer(path.read_text())}
+        if "revision" not in found or found["revision"] is None or "down_revision" not in found:
+            return None  # a file this reading does not understand: let Alembic decide
+        revisions.add(found["revision"])
+        if found["down_revision"] is not None:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+def _at_shipped_head(engine: Engine) -> bool:
+    """Return whether the database already records the newest shipped migration."""
+    head = _shipped_head()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").fetchall()
+    except DBAPIError:
+        return False  # no version table yet (a new database) or not reachable: Alembic says
+    return [row[0] for row in rows] == [head]
 
 
 def _make_folder(folder: Path) -> None:

@@ -74,7 +74,8 @@ class ImportResult:
     rows left out by a stated rule, ``<table>_read`` records emitted), the rows this import
     added to each table (``prompts``, ``responses``, ``judges``, ``judgments``, ``items``;
     records already stored are not counted again) and ``skipped`` (invalid rows left out,
-    listed in ``problems``).
+    listed in ``problems``). ``notes`` locates the rows a reader's rule dropped, skipped or
+    merged (file, line or record id, and the count key), up to the reader's cap per chunk.
     """
 
     format: str
@@ -82,6 +83,7 @@ class ImportResult:
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[Any] = field(default_factory=list)
     already_imported: bool = False
+    notes: list[Any] = field(default_factory=list)
     import_id: str | None = None
     project_id: str | None = None
     project_created: bool = False
@@ -93,6 +95,7 @@ class ImportResult:
             "path": self.path,
             "counts": dict(self.counts),
             "problems": [str(p) for p in self.problems],
+            "notes": [str(n) for n in self.notes],
             "already_imported": self.already_imported,
             "import_id": self.import_id,
             "project_id": self.project_id,
@@ -221,6 +224,7 @@ def import_chunks(
                 for key, value in chunk.counts.items():
                     reader_counts[key] = reader_counts.get(key, 0) + int(value)
                 result.problems.extend(chunk.problems)
+                result.notes.extend(getattr(chunk, "notes", ()))
                 if on_chunk is not None:
                     on_chunk(chunk)
             after = _count(conn)
