@@ -6,7 +6,8 @@ reports can show it without parsing text::
 
     PreflabError
     ├── InputError            bad data in a file, a form or a request (names file/line/field)
-    │   └── FormatError       a file that does not follow the format it claims to be
+    │   ├── FormatError       a file that does not follow the format it claims to be
+    │   └── ExportRowError    a derived row an export cannot write (names the row and its records)
     ├── UsageError            a command or function called with options that do not fit together
     ├── ConfigError           bad settings or config files
     ├── NotFoundError         a project, item, user… that does not exist
@@ -29,6 +30,7 @@ __all__ = [
     "ConflictError",
     "DependencyError",
     "EndpointError",
+    "ExportRowError",
     "FormatError",
     "InputError",
     "NotFoundError",
@@ -105,6 +107,39 @@ class InputError(PreflabError):
 
 class FormatError(InputError):
     code = "invalid_format"
+
+
+class ExportRowError(InputError):
+    """A derived pair or unpaired row an export cannot write.
+
+    ``path`` and ``line`` are the input file and line the row's judgment came from (when the
+    records carry them); ``row`` is the 1-based position in the exported table, ``reason`` the
+    named check (``preflab.formats.row_policy.BAD_ROW_REASONS``) and ``record_ids`` the ids that
+    find the row's records (``prompt_id``, ``judgment_ids``, ``chosen_id``…).
+    """
+
+    code = "bad_export_row"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        row: int,
+        reason: str,
+        record_ids: dict[str, Any] | None = None,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        value: Any = None,
+    ) -> None:
+        super().__init__(message, path=path, line=line, field=field, value=value)
+        self.row = row
+        self.reason = reason
+        self.record_ids = dict(record_ids or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape of :class:`PreflabError` plus ``row``, ``reason`` and the ids."""
+        return {**super().to_dict(), "row": self.row, "reason": self.reason, **self.record_ids}
 
 
 class UsageError(PreflabError):

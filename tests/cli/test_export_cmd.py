@@ -153,3 +153,95 @@ def test_derive_with_bad_rule_name_exits_2(hh_sample):
     proc = run_cli("derive", "--from", f"hh-rlhf:{hh_sample}", "--ranking-rule", "everything")
     assert proc.returncode == 2
     assert "ranking_rule must be one of all, adjacent, best_vs_rest" in proc.stderr
+
+
+# --- issue 18: bad-row policy, notes, sufficiency ---------------------------------------------
+
+
+def test_on_bad_row_is_a_checked_choice():
+    proc = run_cli("export", "--from", "hh-rlhf:x.jsonl", "--format", "trl-preference", "--out", "o",
+                   "--on-bad-row", "ignore")
+    assert proc.returncode == 2
+    assert "'ignore' is not one of 'error', 'skip', 'keep'" in proc.stderr
+
+
+def _multi_turn_lines(path: Path) -> list[int]:
+    """Lines of the HH file whose conversation has more than one human turn (read independently)."""
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [i for i, line in enumerate(f, 1) if json.loads(line)["chosen"].count("\n\nHuman:") > 1]
+
+
+def test_plain_prompts_stop_at_the_first_multi_turn_row_naming_the_file_line_and_pair(hh_sample, tmp_path):
+    out = tmp_path / "plain"
+    proc = run_cli("export", "--from", f"hh-rlhf:{hh_sample}", "--format", "trl-preference",
+                   "--prompt-text", "plain", "--out", str(out))
+    assert proc.returncode == 1
+    first_line = _multi_turn_lines(hh_sample)[0]
+    message = " ".join(proc.stderr.split())
+    assert f"{hh_sample}, line {first_line}, field \"prompt\": pair " in message
+    assert "(prompt_id p_" in message and "judgment j_" in message and "--on-bad-row skip" in message
+    assert not out.exists()
+
+
+def test_skip_leaves_bad_rows_out_and_counts_them_everywhere(hh_sample, tmp_path):
+    out = tmp_path / "plain"
+    proc = run_cli("export", "--from", f"hh-rlhf:{hh_sample}", "--format", "trl-preference",
+                   "--prompt-text", "plain", "--on-bad-row", "skip", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    from preflab.formats.registry import read
+
+    imported = set(read("hh-rlhf", hh_sample).judgments.column("source_line").to_pylist())  # 399 of 400
+    multi = len(set(_multi_turn_lines(hh_sample)) & imported)
+    assert summary["skipped"] == {"prompt_not_plain": multi}
+    assert sum(summary["splits"].values()) == 399 - multi
+    assert {e["line"] for e in summary["rows"]["examples"]} <= set(_multi_turn_lines(hh_sample))
+    assert f"| `prompt_not_plain` | with --prompt-text plain: the prompt is not one user message | {multi} " \
+           "| left out |" in (out / "README.md").read_text()
+    rows = load_split_files(out)["train"]
+    assert all(not r["prompt"].startswith("\n\nHuman:") and r["chosen"].startswith(" ") for r in rows)
+
+
+ECHO = [
+    {"chosen": "\n\nHuman: What are some words that rhyme with orange?\n\nAssistant: What are some words "
+               "that rhyme with orange? Almost none: door hinge is the usual near rhyme.",
+     "rejected": "\n\nHuman: What are some words that rhyme with orange?\n\nAssistant: Banana."},
+    {"chosen": "\n\nHuman: Can you help me plan a trip?\n\nAssistant: Sure, where to?\n\nHuman: I want to "
+               "visit Lisbon in the spring.\n\nAssistant: Spring is a fine time: mild weather and fewer crowds.",
+     "rejected": "\n\nHuman: Can you help me plan a trip?\n\nAssistant: Sure, where to?\n\nHuman: I want to "
+                 "visit Lisbon in the spring.\n\nAssistant: I want to visit Lisbon in the spring."},
+]
+
+
+@pytest.mark.parametrize("args", [
+    ("--format", "trl-preference"),
+    ("--format", "trl-preference", "--prompt", "implicit"),
+    ("--format", "trl-preference", "--style", "conversational"),
+    ("--format", "trl-unpaired", "--from-pairs", "unpair"),
+    ("--format", "jsonl"),
+    ("--format", "parquet"),
+    ("--format", "hf"),
+])
+def test_echoing_answers_are_exported_in_every_format_and_counted(tmp_path, args):
+    src = tmp_path / "echo.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in ECHO), encoding="utf-8")
+    proc = run_cli("export", "--from", f"hh-rlhf:{src}", *args, "--out", str(tmp_path / "o"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["skipped"] == {} and summary["notes"] == {"completion_repeats_prompt": 2}
+    assert sum(summary["splits"].values()) == (4 if "trl-unpaired" in args else 2)
+
+
+def test_export_output_says_how_much_is_enough(hh_sample, tmp_path):
+    proc = run_cli("export", "--from", f"hh-rlhf:{hh_sample}", "--format", "trl-preference",
+                   "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "How much is enough (399 usable pairs;" in text
+    assert "DPO on a narrow task │ 500–1,000 training pairs" in text
+    assert "row checks (error): every one of 399 rows passed." in text
+    summary = json.loads(run_cli("export", "--from", f"hh-rlhf:{hh_sample}", "--format", "trl-preference",
+                                 "--out", str(tmp_path / "j"), "--json").stdout)
+    assert summary["sufficiency"]["uses"][0]["have"] == summary["splits"]["train"]

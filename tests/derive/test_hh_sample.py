@@ -11,9 +11,11 @@ from preflab.formats.trl import to_trl_preference, validate_pairs
 
 @pytest.fixture(scope="module")
 def hh(request):
-    from tests.conftest import HH_SAMPLE
+    from tests.conftest import hh_sample_path
 
-    chunk = read("hh-rlhf", HH_SAMPLE)
+    sample = hh_sample_path()
+
+    chunk = read("hh-rlhf", sample)
     return chunk.prompts, chunk.responses, chunk.judgments
 
 
@@ -45,9 +47,11 @@ def test_hh_standard_implicit_export_gives_back_the_original_transcripts_byte_fo
     import gzip
     import json
 
-    from tests.conftest import HH_SAMPLE
+    from tests.conftest import hh_sample_path
 
-    with gzip.open(HH_SAMPLE, "rt", encoding="utf-8") as f:
+    sample = hh_sample_path()
+
+    with gzip.open(sample, "rt", encoding="utf-8") as f:
         original = {(o["chosen"], o["rejected"]) for o in map(json.loads, f)}
     exported = to_trl_preference(derive(*hh).pairs, style="standard", prompt="implicit")
     rows = set(zip(exported.column("chosen").to_pylist(), exported.column("rejected").to_pylist(), strict=True))

@@ -15,7 +15,7 @@ from trl.data_utils import (
 )
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
-from preflab.errors import InputError, UsageError
+from preflab.errors import ExportRowError, UsageError
 from preflab.formats.trl import (
     to_trl_preference,
     tokenize_reward_pairs,
@@ -94,8 +94,9 @@ def test_explicit_export_loads_as_trl_preference_data(pairs, tmp_path, fmt, styl
             [{"role": "assistant", "content": "Paris."}],
             [{"role": "assistant", "content": "Lyon."}],
         )
-    else:
-        assert (row["prompt"], row["chosen"], row["rejected"]) == ("Capital of France?", "Paris.", "Lyon.")
+    else:  # one convention for every prompt (issue 18): the HH transcript, completions after a space
+        assert (row["prompt"], row["chosen"], row["rejected"]) == (
+            "\n\nHuman: Capital of France?\n\nAssistant:", " Paris.", " Lyon.")
     assert row["rule"] == "pairwise_likert" and row["judge_ids"] == ["ann"]
 
 
@@ -137,9 +138,9 @@ def test_margin_column_only_when_asked(pairs, tmp_path):
 
 def test_margin_export_refuses_pairs_without_margin(tmp_path):
     t = records_to_table([make_pair([("user", "q")], "edited", "original")])
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ExportRowError) as info:
         write_trl_preference(t, tmp_path / "x", margin=True)
-    assert (info.value.field, info.value.line) == ("margin", 1)
+    assert (info.value.field, info.value.row, info.value.reason) == ("margin", 1, "missing_margin")
     assert not (tmp_path / "x").exists()
 
 
@@ -196,21 +197,21 @@ A = {"role": "assistant", "content": "Earlier answer."}
         ([U], "", "b", "chosen"),
         ([U], "a", "  ", "rejected"),
         ([U], "same", "same ", "rejected"),
-        ([LONG], "What does the fox say to the dog? It says hi.", "b", "chosen"),
         ([U], "fine", "a\n\nHuman: more\n\nAssistant: more", "rejected"),
     ],
 )
 def test_bad_rows_raise_naming_row_and_field_and_write_nothing(tmp_path, prompt, chosen, rejected, field):
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ExportRowError) as info:
         write_trl_preference(_raw_pairs(prompt, chosen, rejected), tmp_path / "out")
-    assert (info.value.line, info.value.field) == (1, field)
-    assert "row 1" in str(info.value)
+    assert (info.value.row, info.value.field) == (1, field)
+    assert "pair 1 (prompt_id p_x" in str(info.value)
+    assert info.value.line is None  # no input line known: the pair number is not a line
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_short_prompt_echoed_at_the_start_of_an_answer_is_allowed(tmp_path):
     t = _raw_pairs([{"role": "user", "content": "Hi"}], "Hi! How can I help?", "Go away.")
-    assert to_trl_preference(t).column("chosen").to_pylist() == ["Hi! How can I help?"]
+    assert to_trl_preference(t).column("chosen").to_pylist() == [" Hi! How can I help?"]
 
 
 def test_unknown_style_is_a_usage_error(pairs):
@@ -240,7 +241,7 @@ def test_unpaired_export_has_prompt_completion_label(unpaired, tmp_path, style):
     if style == "conversational":
         assert ds[0]["completion"] == [{"role": "assistant", "content": "Hello!"}]
     else:
-        assert (ds[0]["prompt"], ds[0]["completion"]) == ("Hi", "Hello!")
+        assert (ds[0]["prompt"], ds[0]["completion"]) == ("\n\nHuman: Hi\n\nAssistant:", " Hello!")
 
 
 def test_unpaired_conversational_renders_with_a_chat_template(unpaired, tmp_path, tokenizer):
@@ -321,12 +322,14 @@ def test_conversational_needs_a_chat_template(token_pairs, tokenizer):
                                                     ("standard", "explicit")])
 def test_hh_export_reimports_with_the_trl_reader_to_the_same_pairs(style, prompt_mode, tmp_path):
     """import (hh-rlhf) → derive → export (TRL) → import (trl-preference) → derive: same pairs."""
-    from tests.conftest import HH_SAMPLE
+    from tests.conftest import hh_sample_path
+
+    sample = hh_sample_path()
 
     from preflab.derive import derive
     from preflab.formats.registry import read
 
-    first = read("hh-rlhf", HH_SAMPLE)
+    first = read("hh-rlhf", sample)
     pairs = derive(first.prompts, first.responses, first.judgments).pairs
     write_trl_preference(pairs, tmp_path / "x", style=style, prompt=prompt_mode, format="jsonl",
                          provenance="drop")
@@ -370,6 +373,6 @@ def test_error_row_numbers_count_in_the_whole_pair_table_not_the_split(tmp_path)
     good = make_pair([("user", "What is 2+2?")], "4.", "5.", split="test", margin=1.0)
     bad = make_pair([("user", "Capital of France?")], "Paris.", "Lyon.", split="train", margin=None)
     t = records_to_table([good, good.model_copy(update={"split": "train"}), bad])
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ExportRowError) as info:
         write_trl_preference(t, tmp_path / "x", margin=True)
-    assert info.value.line == 3
+    assert info.value.row == 3 and "pair 3 (" in str(info.value)

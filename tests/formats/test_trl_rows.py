@@ -6,15 +6,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preflab.errors import InputError
-from preflab.formats.trl_rows import (
-    _check_completion,
-    _check_prompt,
-    find_bad_pair,
-    render_prompt_text,
-    render_prompts,
-)
-from preflab.records import MESSAGES_TYPE, normalize_text
+from preflab.formats.bad_rows import check_rows
+from preflab.formats.trl_rows import check_pair_rows, render_prompt_text, render_prompts, row_problem
+from preflab.records import MESSAGES_TYPE
 
 TEXT = st.sampled_from(["", " ", "Hi", "hello", "Hello ", "What does the fox say to the dog?",
                         "What does the fox say to the dog? Woof.", "a\n\nHuman: b", "é", "e\u0301"])
@@ -22,16 +16,9 @@ MESSAGE = st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "ass
 ROW = st.fixed_dictionaries({"prompt": st.lists(MESSAGE, max_size=4), "chosen": TEXT, "rejected": TEXT})
 
 
-def first_bad_row(rows):
+def first_bad_row(rows, plain=False):
     for i, r in enumerate(rows):
-        try:
-            _check_prompt(i + 1, r["prompt"], None)
-            text = render_prompt_text(r["prompt"])
-            _check_completion(i + 1, "chosen", r["chosen"], text, None)
-            _check_completion(i + 1, "rejected", r["rejected"], text, None)
-            if normalize_text(r["chosen"]) == normalize_text(r["rejected"]):
-                return i + 1
-        except InputError:
+        if row_problem(r, plain=plain) is not None:
             return i + 1
     return None
 
@@ -44,11 +31,26 @@ def table(rows):
     })
 
 
-@given(rows=st.lists(ROW, min_size=1, max_size=8))
+def column_first_bad(rows, plain=False):
+    checks = check_pair_rows(table(rows), plain=plain)
+    bad = checks.any_bad()
+    return int(bad.argmax()) + 1 if bad.any() else None
+
+
+@given(rows=st.lists(ROW, min_size=1, max_size=8), plain=st.booleans())
 @settings(max_examples=300, deadline=None)
-def test_column_checks_find_the_same_first_bad_row_as_row_checks(rows):
-    error = find_bad_pair(table(rows))
-    assert (error.line if error else None) == first_bad_row(rows)
+def test_column_checks_find_the_same_first_bad_row_as_row_checks(rows, plain):
+    assert column_first_bad(rows, plain) == first_bad_row(rows, plain)
+
+
+@given(rows=st.lists(ROW, min_size=1, max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_skip_keeps_exactly_the_rows_the_row_checks_pass(rows):
+    kept, report = check_rows(table(rows), on_bad_row="skip")
+    expected = [r for r in rows if row_problem(r) is None]
+    assert kept.num_rows == len(expected) == report.rows_out
+    assert sum(report.skipped.values()) == len(rows) - len(expected)
+    assert kept.column("chosen").to_pylist() == [r["chosen"] for r in expected]
 
 
 @given(prompts=st.lists(st.lists(MESSAGE, min_size=1, max_size=4), min_size=1, max_size=8),

@@ -57,7 +57,7 @@ def test_overwrite_replaces_the_whole_folder(splits, tmp_path):
 
 
 def test_failure_midway_leaves_nothing_behind(splits, tmp_path):
-    def broken_card(files):
+    def broken_card(files, digest):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
@@ -69,7 +69,7 @@ def test_failure_on_overwrite_keeps_the_previous_export(splits, tmp_path):
     out = tmp_path / "out"
     write_export(splits, out)
 
-    def broken_card(files):
+    def broken_card(files, digest):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):

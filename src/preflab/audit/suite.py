@@ -35,6 +35,7 @@ from preflab.audit.fatigue import fatigue, gold_over_time, streaks, too_fast
 from preflab.audit.outcomes import judgment_outcomes
 from preflab.audit.scorecards import batch_scorecards, batch_trend, gold_summary, judge_scorecards
 from preflab.errors import UsageError
+from preflab.records.sufficiency import assess_sufficiency
 
 if TYPE_CHECKING:
     from preflab.audit.tokens import TokenCounter
@@ -175,12 +176,29 @@ def audit_dataset(
             if "gold" in sec:  # gold per batch in delivery order, as the cards
                 rank = {c["batch_id"]: i for i, c in enumerate(cards)}
                 sec["gold"]["by_batch"].sort(key=lambda r: rank.get(r["batch_id"], len(rank)))
+    if p is not None:
+        sec["sufficiency"] = _sufficiency(p, sec)
     report["timings"] = timings
     report["findings"] = _findings(report) or [
         {"id": "empty", "severity": "note", "example_kind": "pair", "examples": [],
          "text": "Nothing to audit: no pairs and no pairwise, ranking or rating judgments with two judges."}
     ]
     return report
+
+
+def _sufficiency(p: pl.DataFrame, sec: dict[str, Any]) -> dict[str, Any]:
+    """Return the usable pairs against the published rules of thumb, beside agreement and gold."""
+    cols = {c: p[c].to_arrow() for c in ("split", "agreement") if c in p.columns}
+    table = pa.table(cols) if cols else pa.table({"row": pa.array(np.arange(p.height))})
+    alpha = next((c for c in sec.get("agreement", {}).get("coefficients", [])
+                  if c["name"].startswith("Krippendorff's alpha (nominal)")), None)
+    gold = sec.get("gold") or {}
+    return assess_sufficiency(
+        table,
+        agreement={"name": alpha["name"], "value": alpha["value"], "verdict": alpha["verdict"]} if alpha else None,
+        gold_accuracy=gold.get("accuracy"),
+        gold_judgments=gold.get("gold_judgments"),
+    )
 
 
 def _pct(x: float | None) -> str:
@@ -335,6 +353,17 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
             + (f" ({g['source']})" if g.get("source") else "")
             + (f"; judges below 70%: {', '.join(map(str, low))}." if low else "."),
             low, kind="judge")
+    if "sufficiency" in s:
+        d = s["sufficiency"]
+        narrow, general, gold = d["uses"]
+        verdict = (d.get("agreement") or {}).get("verdict")
+        sev = ("warn" if narrow["status"] == "below" or verdict in ("fair", "poor")
+               else "note" if general["status"] == "below" or gold["status"] == "below" else "ok")
+        add("sufficiency", sev,
+            f"How much is enough: {d['training']:,} training pairs ({narrow['status']} the {narrow['low']:,}–"
+            f"{narrow['high']:,} of DPO on a narrow task, {general['status']} the {general['low']:,}–"
+            f"{general['high']:,} of general DPO or a reward model), {d['gold']:,} gold pairs ("
+            f"{gold['low']:,}–{gold['high']:,} for evaluation). {d['advice']} (Figures: {d['source']}.)")
     if "batches" in s:
         tr = s["batches"]["trend"]
         worse = sorted(set(tr["consensus_agreement"]["worse"] + tr["gold_accuracy"]["worse"]))

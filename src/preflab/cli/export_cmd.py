@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +19,7 @@ from preflab.cli.derive_cmd import (
     FROM_PAIRS,
     GOLD,
     HELPSTEER2,
+    JUDGE,
     MIN_MARGIN,
     MULTITURN,
     PROJECT,
@@ -32,6 +34,7 @@ from preflab.cli.derive_cmd import (
     run_derive,
 )
 from preflab.errors import UsageError
+from preflab.formats.row_policy import OnBadRow, PromptText
 
 if TYPE_CHECKING:
     from preflab.formats.trl import ExportResult
@@ -53,7 +56,17 @@ Formats: trl-preference (prompt/chosen/rejected; --style standard|conversational
 --prompt explicit|implicit, --margin for RewardTrainer), trl-unpaired (prompt/completion/label
 for KTO), tokenized (chosen/rejected token ids from --tokenizer), and jsonl, parquet, hf (the
 derived rows with every provenance column). One folder per split under --out and a README.md
-dataset card. Rows are validated first; a bad row stops the export and nothing is written.
+dataset card that `datasets.load_dataset(OUT)` reads from any directory.
+
+Standard (text) prompts follow one convention per export: --prompt-text transcript (every prompt
+an HH-RLHF transcript ending in "Assistant:") or plain (the user's message; one-message prompts
+only); completions start with a space.
+
+Every row is checked first. A row the format cannot represent (an empty completion, roles out of
+order, …) stops the export with its pair number, record ids and input file and line
+(--on-bad-row error, the default), is left out (skip) or is written as it is where the format can
+hold it (keep); skipped and kept rows are counted by reason in the output, --json and the card.
+Answers that repeat the user's message are legitimate data: exported, and counted as a note.
 """
 
 FORMATS = ("trl-preference", "trl-unpaired", "tokenized", "jsonl", "parquet", "hf")
@@ -71,6 +84,16 @@ def export_command(
     margin: bool = typer.Option(False, "--margin", help="Add the margin column (RewardTrainer)."),
     file_format: str = typer.Option("parquet", "--file-format", help="For trl-* and tokenized: parquet | jsonl | hf."),
     provenance: str = typer.Option("keep", "--provenance", help="keep | drop the provenance columns."),
+    on_bad_row: OnBadRow = typer.Option(
+        OnBadRow.error, "--on-bad-row",
+        help="Rows a format cannot represent: error (stop, name the row) | skip (leave out, count) | "
+             "keep (write where the format can hold it, count).",
+    ),
+    prompt_text: PromptText = typer.Option(
+        PromptText.transcript, "--prompt-text",
+        help="Standard style: transcript (every prompt an HH transcript) | plain (the user's message; "
+             "one-message prompts only).",
+    ),
     rows: str = typer.Option("pairs", "--rows", help="For jsonl/parquet/hf: pairs | unpaired | ties."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="For tokenized: a local tokenizer folder or name."),
     max_length: int | None = typer.Option(None, "--max-length", help="For tokenized: drop rows longer than this."),
@@ -89,9 +112,15 @@ def export_command(
     seed: int = SEED,
     split: list[str] = SPLIT,
     gold_prompts: Path | None = GOLD,
+    judge: list[str] = JUDGE,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
-    from preflab.formats.trl import write_reward_tokenized, write_trl_preference, write_trl_unpaired
+    from preflab.formats.trl import (
+        write_reward_tokenized,
+        write_rows,
+        write_trl_preference,
+        write_trl_unpaired,
+    )
 
     if format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}.",
@@ -99,77 +128,104 @@ def export_command(
     if format == "tokenized" and not tokenizer:
         raise UsageError("--format tokenized needs --tokenizer PATH.", field="tokenizer")
     options = build_options(tie_policy, ranking_rule, rating_rule, min_margin, attribute_weight,
-                            helpsteer2_weights, aggregate, multiturn, from_pairs, seed, split, gold_prompts)
+                            helpsteer2_weights, aggregate, multiturn, from_pairs, seed, split, gold_prompts,
+                            judge=judge)
     source = load_source(from_, db, workspace, project)
     derived = run_derive(source, options)
     title = f"preflab export of {source.label}"
     extras = {"ties": derived.ties} if derived.ties.num_rows else None
     common = {"overwrite": overwrite, "title": title, "derive_counts": derived.counts}
     result: ExportResult
+    policy = {"on_bad_row": on_bad_row.value, "judgments": source.judgments}
+    text = {"prompt_text": prompt_text.value}
     if format == "trl-preference":
         result = write_trl_preference(
             derived.pairs, out, style=style, prompt=prompt, margin=margin,  # type: ignore[arg-type]
             format=file_format, provenance=provenance, push_to_hub=push_to_hub,  # type: ignore[arg-type]
-            extras=extras, **common,  # type: ignore[arg-type]
+            extras=extras, **policy, **text, **common,  # type: ignore[arg-type]
         )
     elif format == "trl-unpaired":
         result = write_trl_unpaired(
             derived.unpaired, out, style=style, format=file_format,  # type: ignore[arg-type]
-            provenance=provenance, push_to_hub=push_to_hub, **common,  # type: ignore[arg-type]
+            provenance=provenance, push_to_hub=push_to_hub, **policy, **text, **common,  # type: ignore[arg-type]
         )
     elif format == "tokenized":
         result = write_reward_tokenized(
             derived.pairs, out, tokenizer, style=style, margin=margin,  # type: ignore[arg-type]
             max_length=max_length, layout=layout, format=file_format,  # type: ignore[arg-type]
-            provenance=provenance, **common,  # type: ignore[arg-type]
+            provenance=provenance, **policy, **text, **common,  # type: ignore[arg-type]
         )
     else:
-        result = _write_rows(derived, rows, out, format, push_to_hub, overwrite, title, derived.counts)
+        tables = {"pairs": derived.pairs, "unpaired": derived.unpaired, "ties": derived.ties}
+        if rows not in tables:
+            raise UsageError(f"--rows must be pairs, unpaired or ties; got {rows!r}.", field="rows", value=rows)
+        if tables[rows].num_rows == 0:
+            raise UsageError(f"nothing to export: no {rows} rows were derived.")
+        result = write_rows(tables[rows], out, kind=rows, format=format, push_to_hub=push_to_hub,  # type: ignore[arg-type]
+                            **policy, **common)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps({"out": str(result.out_dir), "splits": result.split_counts,
                                "files": result.files, "counts": derived.counts,
-                               "dropped": result.dropped}, indent=2))
+                               "dropped": result.dropped, "rows": result.rows.to_dict(),
+                               "skipped": result.rows.skipped, "kept": result.rows.kept,
+                               "notes": result.rows.notes, "sufficiency": result.sufficiency}, indent=2))
         return
+    console = Console()
     table = Table(title=f"Exported {format} to {result.out_dir}", title_justify="left")
     table.add_column("split")
     table.add_column("rows", justify="right")
     table.add_column("file")
     for name, n in result.split_counts.items():
         table.add_row(name, f"{n:,}", result.files.get(name, ""))
-    console = Console()
     console.print(table)
-    if result.dropped:
-        console.print("dropped: " + ", ".join(f"{k} {v:,}" for k, v in result.dropped.items()))
+    show_row_report(result, console)
+    if result.sufficiency:
+        show_sufficiency(result.sufficiency, console)
     console.print(f"dataset card: {result.out_dir / 'README.md'}", highlight=False)
 
 
-def _write_rows(derived, rows, out, fmt, push_to_hub, overwrite, title, counts) -> ExportResult:  # type: ignore[no-untyped-def]
-    """Write the derived rows themselves (every provenance column) with a card."""
-    from preflab.formats.card import (
-        CardInfo,
-        render_dataset_card,
-        summarize_rules,
-        summarize_sources,
-    )
-    from preflab.formats.trl import ExportResult
-    from preflab.formats.writers import split_tables, write_export
+def show_row_report(result: ExportResult, console: Console) -> None:
+    """Print the rows left out, kept and noted, by reason, and where the first ones came from."""
+    from preflab.formats.row_policy import BAD_ROW_REASONS, NOTE_REASONS
 
-    tables = {"pairs": derived.pairs, "unpaired": derived.unpaired, "ties": derived.ties}
-    if rows not in tables:
-        raise UsageError(f"--rows must be pairs, unpaired or ties; got {rows!r}.", field="rows", value=rows)
-    table = tables[rows]
-    if table.num_rows == 0:
-        raise UsageError(f"nothing to export: no {rows} rows were derived.")
-    splits = {k: v.drop_columns(["split"]) for k, v in split_tables(table).items()}
-    info = CardInfo(
-        title=title, export_format=f"{rows} ({fmt})", file_format=fmt,
-        split_counts={k: v.num_rows for k, v in splits.items()},
-        columns=next(iter(splits.values())).column_names,
-        rules=summarize_rules(table), sources=summarize_sources(table), derive_counts=dict(counts),
-    )
-    files = write_export(splits, out, format=fmt, card=lambda f: render_dataset_card(info, f),
-                         overwrite=overwrite, push_to_hub=push_to_hub)
-    return ExportResult(Path(out), dict(info.split_counts), files)
+    r = result.rows
+    if r.policy == "unchecked":  # ties: side data, not checked
+        return
+    lines = [(k, v, "left out") for k, v in r.skipped.items()]
+    lines += [(k, v, "written as is") for k, v in r.kept.items()]
+    lines += [(k, v, "written (note)") for k, v in r.notes.items()]
+    if not lines:
+        console.print(f"row checks ({r.policy}): every one of {r.rows_in:,} rows passed.", highlight=False)
+        return
+    t = Table(title=f"Row checks (--on-bad-row {r.policy}): {r.rows_out:,} of {r.rows_in:,} rows written",
+              title_justify="left")
+    for col in ("reason", "rows", "done", "what"):
+        t.add_column(col, justify="right" if col == "rows" else "left")
+    for reason, n, done in lines:
+        t.add_row(reason, f"{n:,}", done, BAD_ROW_REASONS.get(reason) or NOTE_REASONS.get(reason, ""))
+    console.print(t)
+    for e in r.examples[:5]:
+        where = f"{e.get('source')} line {e['line']}" if e.get("line") is not None else e.get("source", "")
+        ids = ", ".join(f"{k} {e[k]}" for k in ("prompt_id", "chosen_id", "rejected_id", "completion_id") if k in e)
+        console.print(f"  row {e['row']} ({ids}){' from ' + where if where else ''}: {e['reason']} ({e['action']})",
+                      highlight=False)
+
+
+def show_sufficiency(s: Mapping[str, Any], console: Console) -> None:
+    """Print the usable rows per use against the published rules of thumb, and the advice."""
+    t = Table(title=f"How much is enough ({s['rows']:,} usable {s['unit']}; {s['training']:,} for training, "
+                    f"{s['gold']:,} gold)", title_justify="left")
+    for col in ("use", "published", f"have ({s['unit']})", "verdict"):
+        t.add_column(col, justify="right" if col == "have" else "left")
+    for u in s["uses"]:
+        t.add_row(u["label"], f"{u['low']:,}–{u['high']:,} {u['counts']}", f"{u['have']:,}", u["status"])
+    console.print(t)
+    pa_ = s.get("pair_agreement") or {}
+    if pa_.get("multi_judged"):
+        console.print(f"agreement: {pa_['unanimous']:,} of {pa_['multi_judged']:,} multi-judged pairs unanimous "
+                      f"(mean share agreeing {pa_['mean']:.2f})", highlight=False)
+    console.print(s["advice"], highlight=False)
+    console.print(f"source: {s['source']}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,37 +1,48 @@
 """The row rules of TRL exports: prompts as text, and the checks every row passes before export.
 
 Both work column-wise on Arrow arrays so that a few hundred thousand rows take a second, not
-a minute; when a check fails, the first bad row is checked again in Python to build a message
-that names the row, the field and the value.
+a minute: each check gives one boolean mask per reason (:class:`RowChecks`); only the rows a
+mask flags are looked at again in Python, to build a message that names the field and value.
 
-Checks (issue 2, "Export"): prompt roles alternate (an optional system message, then
-user/assistant turns ending with a user turn); no message and no completion is empty;
-completions hold one assistant turn (no ``"\\n\\nHuman:"`` / ``"\\n\\nAssistant:"`` inside);
-a completion does not start with the prompt (the implicit-prompt mistake; only prompts of at
-least :data:`MIN_REPEAT_CHARS` characters count, since a short greeting may well be echoed);
-chosen differs from rejected after normalization (NFC, line endings, outer whitespace).
+Checks (issue 2, "Export"; reasons and policies in :mod:`preflab.formats.row_policy`): prompt
+roles alternate (an optional system message, then user/assistant turns ending with a user turn);
+no message and no completion is empty; completions hold one assistant turn (no
+``"\\n\\nHuman:"`` / ``"\\n\\nAssistant:"`` inside); chosen differs from rejected after
+normalization (NFC, line endings, outer whitespace).
+
+A completion that starts with the user's last message is **not** a bad row (issue 18): real
+assistants echo the question (two rows of HH-RLHF's harmless-base test file do), and the
+completion is a field of its own in every format, so the row is exported and counted as the
+note ``completion_repeats_prompt`` (only messages of at least :data:`MIN_REPEAT_CHARS`
+characters count, since a short greeting is echoed all the time).
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from preflab.errors import InputError
+from preflab.formats.row_policy import BAD_ROW_REASONS
 from preflab.records import normalize_text
 
 __all__ = [
     "MIN_REPEAT_CHARS",
+    "Problem",
+    "RowChecks",
+    "check_completion",
+    "check_pair_rows",
+    "check_prompt",
+    "check_unpaired_rows",
     "completion_with_space",
-    "find_bad_pair",
-    "find_bad_unpaired",
     "render_prompt_text",
     "render_prompts",
+    "row_problem",
 ]
 
 MIN_REPEAT_CHARS = 20
@@ -49,6 +60,8 @@ def render_prompt_text(messages: Sequence[Mapping[str, str]], *, transcript: boo
 
     >>> render_prompt_text([{"role": "user", "content": "Hi"}])
     'Hi'
+    >>> render_prompt_text([{"role": "user", "content": "Hi"}], transcript=True)
+    '\\n\\nHuman: Hi\\n\\nAssistant:'
     >>> render_prompt_text([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"},
     ...                     {"role": "user", "content": "Joke?"}])
     '\\n\\nHuman: Hi\\n\\nAssistant: Yo\\n\\nHuman: Joke?\\n\\nAssistant:'
@@ -59,6 +72,10 @@ def render_prompt_text(messages: Sequence[Mapping[str, str]], *, transcript: boo
 
 
 # --- column-wise ------------------------------------------------------------------------
+
+
+def _mask(values: Any, null: bool = False) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, null).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 class _Prompts:
@@ -83,27 +100,42 @@ class _Prompts:
         out[has] = values[self.offsets[:-1][has]]
         return out
 
+    def content_at(self, idx: np.ndarray) -> pa.Array:
+        """Return the content of message ``idx[i]`` of every row (null where ``idx`` < 0)."""
+        return self.contents.take(pa.array(idx, mask=idx < 0))
+
     def first_content(self) -> pa.Array:
         """Return each row's first message content (null for an empty prompt)."""
-        idx = np.where(self.lengths > 0, self.offsets[:-1], -1)
-        return self.contents.take(pa.array(idx, mask=idx < 0))
+        return self.content_at(np.where(self.lengths > 0, self.offsets[:-1], -1))
+
+    def last_content(self) -> pa.Array:
+        """Return each row's last message content (null for an empty prompt)."""
+        return self.content_at(np.where(self.lengths > 0, self.offsets[1:] - 1, -1))
 
     def single_user(self) -> np.ndarray:
         return np.asarray((self.lengths == 1) & (self.first(self.codes, -1) == 0), dtype=bool)
 
-    def bad_rows(self) -> np.ndarray:
-        """Return a boolean mask of rows whose prompt breaks a rule."""
-        bad = self.lengths == 0
-        empty = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(self.contents)), 0), True)
-        msg_bad = empty.to_numpy(zero_copy_only=False).astype(bool)
+    def empty_prompt(self) -> np.ndarray:
+        return np.asarray(self.lengths == 0, dtype=bool)
+
+    def empty_message(self) -> np.ndarray:
+        """Rows with a message whose content is empty (or only whitespace)."""
+        empty = _mask(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(self.contents)), 0), True)
+        bad = np.zeros(self.n, dtype=bool)
+        np.logical_or.at(bad, self.parent[empty], True)
+        return bad
+
+    def bad_roles(self) -> np.ndarray:
+        """Rows (with messages) whose roles break the alternation rule."""
         start = (self.first(self.codes, -1) == 2).astype(np.int64)
         pos = np.arange(len(self.codes)) - self.offsets[:-1][self.parent]
         after = pos - start[self.parent]
-        msg_bad |= (after >= 0) & (self.codes != after % 2)
+        msg_bad = (after >= 0) & (self.codes != after % 2)
+        bad = np.zeros(self.n, dtype=bool)
         np.logical_or.at(bad, self.parent[msg_bad], True)
         turns = self.lengths - start
         bad |= (turns <= 0) | (turns % 2 == 0)
-        return np.asarray(bad, dtype=bool)
+        return np.asarray(bad & (self.lengths > 0), dtype=bool)
 
 
 def render_prompts(prompt: pa.ChunkedArray | pa.Array, *, transcript: bool = False) -> tuple[pa.Array, np.ndarray]:
@@ -121,34 +153,32 @@ def render_prompts(prompt: pa.ChunkedArray | pa.Array, *, transcript: bool = Fal
     return text, is_transcript
 
 
-def completion_with_space(text: pa.ChunkedArray | pa.Array, is_transcript: np.ndarray) -> pa.Array:
-    """Return completions with a leading space where the prompt is a transcript."""
+def completion_with_space(text: pa.ChunkedArray | pa.Array, is_transcript: np.ndarray | None = None) -> pa.Array:
+    """Return completions with a leading space (only where ``is_transcript``, when given)."""
     spaced = pc.binary_join_element_wise(" ", text, "")
-    out = pc.if_else(pa.array(is_transcript), spaced, text)
+    out = spaced if is_transcript is None else pc.if_else(pa.array(is_transcript), spaced, text)
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def _empty(text: pa.ChunkedArray) -> np.ndarray:
-    e = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0), True)
-    return np.asarray(e.to_numpy(zero_copy_only=False), dtype=bool)
+    return _mask(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0), True)
 
 
 def _has_marker(text: pa.ChunkedArray) -> np.ndarray:
     out = np.zeros(len(text), dtype=bool)
     for m in _MARKERS:
-        out |= np.asarray(pc.fill_null(pc.match_substring(text, m), False).to_numpy(zero_copy_only=False), dtype=bool)
+        out |= _mask(pc.match_substring(text, m))
     return out
 
 
-def _repeats(text: pa.ChunkedArray, prompt_text: pa.Array) -> np.ndarray:
-    """Return which completions start with their (long enough) prompt text."""
+def _repeats(text: pa.ChunkedArray, said: pa.Array) -> np.ndarray:
+    """Return which completions start with ``said`` (the user's last message, when long enough)."""
     out = np.zeros(len(text), dtype=bool)
     head_c = pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(text), 0, MIN_REPEAT_CHARS)
-    stripped = pc.utf8_trim_whitespace(prompt_text)
+    stripped = pc.utf8_trim_whitespace(said)
     head_p = pc.utf8_slice_codeunits(stripped, 0, MIN_REPEAT_CHARS)
     maybe = pc.and_(pc.equal(head_c, head_p), pc.greater_equal(pc.utf8_length(stripped), MIN_REPEAT_CHARS))
-    candidates = np.flatnonzero(np.asarray(pc.fill_null(maybe, False).to_numpy(zero_copy_only=False), dtype=bool))
-    for i in candidates:  # only rows whose first characters already match
+    for i in np.flatnonzero(_mask(maybe)):  # only rows whose first characters already match
         c, p = text[int(i)].as_py(), stripped[int(i)].as_py()
         out[i] = c.lstrip().startswith(p)
     return out
@@ -160,10 +190,10 @@ def _same_text(a: pa.ChunkedArray, b: pa.ChunkedArray) -> np.ndarray:
     def light(x: pa.ChunkedArray) -> pa.ChunkedArray:
         return pc.utf8_trim_whitespace(pc.replace_substring(x, "\r\n", "\n"))
 
-    same = np.asarray(pc.fill_null(pc.equal(light(a), light(b)), False).to_numpy(zero_copy_only=False), dtype=bool)
+    same = _mask(pc.equal(light(a), light(b)))
     # NFC changes nothing in ASCII text; normalize only rows where either side is not ASCII
     ascii_ = pc.and_(pc.string_is_ascii(a), pc.string_is_ascii(b))
-    rest = np.flatnonzero(~np.asarray(pc.fill_null(ascii_, True).to_numpy(zero_copy_only=False), dtype=bool) & ~same)
+    rest = np.flatnonzero(~_mask(ascii_, True) & ~same)
     if len(rest):
         # two different texts already in NFC stay different; normalize only when one is not
         idx = pa.array(rest)
@@ -176,107 +206,152 @@ def _same_text(a: pa.ChunkedArray, b: pa.ChunkedArray) -> np.ndarray:
     return same
 
 
-# --- the first bad row, with a message ---------------------------------------------------
+@dataclass(slots=True)
+class RowChecks:
+    """One boolean mask per bad-row reason and per note, over the rows of one table."""
+
+    n: int
+    bad: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, reason: str, mask: np.ndarray) -> None:
+        """OR ``mask`` into the reason's mask (reasons must be in ``BAD_ROW_REASONS``)."""
+        if reason not in BAD_ROW_REASONS:  # pragma: no cover - a programming error
+            raise KeyError(reason)
+        self.bad[reason] = self.bad[reason] | mask if reason in self.bad else mask
+
+    def any_bad(self, reasons: Sequence[str] | None = None) -> np.ndarray:
+        """Return the rows with any of ``reasons`` (default: any reason)."""
+        out = np.zeros(self.n, dtype=bool)
+        for r, m in self.bad.items():
+            if reasons is None or r in reasons:
+                out |= m
+        return out
+
+    def first_reason(self, rows: np.ndarray, reasons: Sequence[str] | None = None) -> np.ndarray:
+        """Return, for each row index in ``rows``, its first reason in ``BAD_ROW_REASONS`` order."""
+        out = np.full(len(rows), "", dtype=object)
+        for r in reversed(list(BAD_ROW_REASONS)):  # earlier reasons overwrite later ones
+            m = self.bad.get(r)
+            if m is not None and (reasons is None or r in reasons):
+                hit = m[rows]
+                out[hit] = r
+        return out
 
 
-def _bad(row: int, field_name: str, what: str, value: Any, prompt_id: str | None) -> InputError:
-    where = f"row {row}" + (f" (prompt_id {prompt_id})" if prompt_id else "")
-    return InputError(
-        f"{where}, field {field_name!r}: {what}. Fix the judgments or drop the row before exporting.",
-        line=row, field=field_name, value=value,
-    )
+def check_pair_rows(pairs: pa.Table, *, plain: bool = False) -> RowChecks:
+    """Return the masks of every check on a pair table (``prompt``, ``chosen``, ``rejected``).
+
+    Args:
+        pairs: the pairs.
+        plain: flag prompts that are not one user message (``prompt_text="plain"``).
+    """
+    prompts = _Prompts(pairs.column("prompt"))
+    chosen, rejected = pairs.column("chosen"), pairs.column("rejected")
+    checks = RowChecks(pairs.num_rows)
+    _check_prompts(checks, prompts, plain)
+    checks.add("empty_completion", _empty(chosen) | _empty(rejected))
+    checks.add("multi_turn_completion", _has_marker(chosen) | _has_marker(rejected))
+    checks.add("same_text", _same_text(chosen, rejected))
+    last = prompts.last_content()
+    checks.notes["completion_repeats_prompt"] = _repeats(chosen, last) | _repeats(rejected, last)
+    return checks
 
 
-def _check_prompt(row: int, messages: Any, pid: str | None) -> None:
+def check_unpaired_rows(unpaired: pa.Table, *, plain: bool = False) -> RowChecks:
+    """Return the masks of every check on an unpaired table (``prompt``, ``completion``, ``label``)."""
+    prompts = _Prompts(unpaired.column("prompt"))
+    completion = unpaired.column("completion")
+    checks = RowChecks(unpaired.num_rows)
+    _check_prompts(checks, prompts, plain)
+    checks.add("empty_completion", _empty(completion))
+    checks.add("multi_turn_completion", _has_marker(completion))
+    checks.add("missing_label", np.asarray(unpaired.column("label").is_null().to_numpy(zero_copy_only=False),
+                                           dtype=bool))
+    checks.notes["completion_repeats_prompt"] = _repeats(completion, prompts.last_content())
+    return checks
+
+
+def _check_prompts(checks: RowChecks, prompts: _Prompts, plain: bool) -> None:
+    checks.add("empty_prompt", prompts.empty_prompt())
+    checks.add("empty_message", prompts.empty_message())
+    checks.add("prompt_roles", prompts.bad_roles())
+    if plain:
+        checks.add("prompt_not_plain", ~prompts.single_user() & ~prompts.empty_prompt())
+
+
+# --- one row, with a message --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What is wrong with one row: the reason, the field, in words, and the value found."""
+
+    reason: str
+    field: str
+    what: str
+    value: Any = None
+
+
+def check_prompt(messages: Any, *, plain: bool = False) -> Problem | None:
+    """Return the first problem of one prompt (a list of ``{role, content}``), or None."""
     if not messages:
-        raise _bad(row, "prompt", "the prompt is empty", messages, pid)
+        return Problem("empty_prompt", "prompt", "the prompt has no message", messages)
     start = 1 if messages[0]["role"] == "system" else 0
     if start == len(messages):
-        raise _bad(row, "prompt", "the prompt has a system message but no user turn", messages, pid)
+        return Problem("prompt_roles", "prompt", "the prompt has a system message but no user turn",
+                       messages[0]["role"])
     for i, m in enumerate(messages):
         content = m["content"]
         if content is None or not content.strip():
-            raise _bad(row, f"prompt[{i}].content", f"message {i} ({m['role']}) is empty", content, pid)
+            return Problem("empty_message", f"prompt[{i}].content", f"message {i} ({m['role']}) is empty", content)
         if i < start:
             continue
         expected = "user" if (i - start) % 2 == 0 else "assistant"
         if m["role"] != expected:
-            raise _bad(row, f"prompt[{i}].role",
-                       f"roles must alternate user/assistant; expected {expected!r}, got {m['role']!r}",
-                       m["role"], pid)
+            return Problem("prompt_roles", f"prompt[{i}].role",
+                           f"roles must alternate user/assistant; expected {expected!r}, got {m['role']!r}",
+                           m["role"])
     if messages[-1]["role"] != "user":
-        raise _bad(row, f"prompt[{len(messages) - 1}].role", "the prompt must end with a user turn",
-                   messages[-1]["role"], pid)
+        return Problem("prompt_roles", f"prompt[{len(messages) - 1}].role", "the prompt must end with a user turn",
+                       messages[-1]["role"])
+    if plain and _is_transcript(messages):
+        return Problem("prompt_not_plain", "prompt",
+                       f"--prompt-text plain writes only prompts of one user message; this one has "
+                       f"{len(messages)} messages (use --prompt-text transcript)", len(messages))
+    return None
 
 
-def _check_completion(row: int, name: str, text: Any, prompt_text: str, pid: str | None) -> None:
+def check_completion(name: str, text: Any) -> Problem | None:
+    """Return the problem of one completion text, or None."""
     if text is None or not text.strip():
-        raise _bad(row, name, "the completion is empty", text, pid)
-    p = prompt_text.strip()
-    if len(p) >= MIN_REPEAT_CHARS and text.lstrip().startswith(p):
-        raise _bad(row, name, "the completion repeats the prompt (use the implicit-prompt option to "
-                   "put the prompt inside chosen/rejected)", text[:80], pid)
+        return Problem("empty_completion", name, "the completion is empty", text)
     for marker in _MARKERS:
         if marker in text:
-            raise _bad(row, name, f"the completion holds more than one turn (found {marker.strip()!r}); "
-                       "completions must be one assistant turn", text[:80], pid)
+            return Problem("multi_turn_completion", name,
+                           f"the completion holds more than one turn (found {marker.strip()!r}); "
+                           "completions must be one assistant turn", text[:80])
+    return None
 
 
-def _first(mask: np.ndarray) -> int | None:
-    hits = np.flatnonzero(mask)
-    return int(hits[0]) if len(hits) else None
-
-
-def _row(table: pa.Table, i: int, column: str) -> Any:
-    return table.column(column)[i].as_py() if column in table.column_names else None
-
-
-def find_bad_pair(pairs: pa.Table, prompt_text: pa.Array | None = None) -> InputError | None:
-    """Return the error of the first pair that breaks a rule, or None when all pass.
-
-    Args:
-        pairs: a table with ``prompt``, ``chosen`` and ``rejected`` columns.
-        prompt_text: the prompts rendered by :func:`render_prompts`, if already at hand.
-    """
-    prompts = _Prompts(pairs.column("prompt"))
-    text = prompt_text if prompt_text is not None else render_prompts(pairs.column("prompt"))[0]
-    chosen, rejected = pairs.column("chosen"), pairs.column("rejected")
-    bad = prompts.bad_rows() | _empty(chosen) | _empty(rejected) | _has_marker(chosen) | _has_marker(rejected)
-    bad |= _same_text(chosen, rejected)
-    bad |= _repeats(chosen, text) | _repeats(rejected, text)
-    i = _first(bad)
-    if i is None:
-        return None
-    messages, pid = _row(pairs, i, "prompt"), _row(pairs, i, "prompt_id")
-    c, r = _row(pairs, i, "chosen"), _row(pairs, i, "rejected")
-    try:
-        _check_prompt(i + 1, messages, pid)
-        ptext = render_prompt_text(messages)
-        _check_completion(i + 1, "chosen", c, ptext, pid)
-        _check_completion(i + 1, "rejected", r, ptext, pid)
+def row_problem(row: Mapping[str, Any], *, plain: bool = False, margin: bool = False) -> Problem | None:
+    """Return the first problem of one pair or unpaired row (a dict of its columns), or None."""
+    problem = check_prompt(row.get("prompt"), plain=plain)
+    if problem is not None:
+        return problem
+    sides = ("chosen", "rejected") if "chosen" in row else ("completion",)
+    for side in sides:
+        problem = check_completion(side, row.get(side))
+        if problem is not None:
+            return problem
+    if "chosen" in row:
+        c, r = row["chosen"], row["rejected"]
         if c == r or normalize_text(c) == normalize_text(r):
-            raise _bad(i + 1, "rejected", "chosen and rejected are the same text", r[:80], pid)
-    except InputError as exc:
-        return exc
-    raise AssertionError(f"row {i + 1} failed a column check but passed the row check")  # pragma: no cover
-
-
-def find_bad_unpaired(unpaired: pa.Table) -> InputError | None:
-    """Return the error of the first unpaired row that breaks a rule, or None when all pass."""
-    prompts = _Prompts(unpaired.column("prompt"))
-    text, _ = render_prompts(unpaired.column("prompt"))
-    completion = unpaired.column("completion")
-    bad = prompts.bad_rows() | _empty(completion) | _has_marker(completion) | _repeats(completion, text)
-    bad |= np.asarray(unpaired.column("label").is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    i = _first(bad)
-    if i is None:
-        return None
-    messages, pid = _row(unpaired, i, "prompt"), _row(unpaired, i, "prompt_id")
-    try:
-        _check_prompt(i + 1, messages, pid)
-        _check_completion(i + 1, "completion", _row(unpaired, i, "completion"), render_prompt_text(messages), pid)
-        if _row(unpaired, i, "label") is None:
-            raise _bad(i + 1, "label", "the label is missing (expected true or false)", None, pid)
-    except InputError as exc:
-        return exc
-    raise AssertionError(f"row {i + 1} failed a column check but passed the row check")  # pragma: no cover
+            return Problem("same_text", "rejected", "chosen and rejected are the same text", r[:80])
+        if margin and row.get("margin") is None:
+            return Problem("missing_margin", "margin",
+                           f"the pair has no margin (rule {row.get('rule')!r} gives none); export without "
+                           "--margin, or derive with rules that give margins", None)
+    elif row.get("label") is None:
+        return Problem("missing_label", "label", "the label is missing (expected true or false)", None)
+    return None

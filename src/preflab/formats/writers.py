@@ -11,10 +11,16 @@ With ``format="hf"`` the splits are a ``datasets.DatasetDict`` saved with ``save
 
 Everything is first written to a hidden temporary folder beside ``OUT`` and renamed into place
 at the end, so a failed or interrupted export never leaves a half-written folder behind.
+
+The card is rendered after the data files are written, from the files (split → relative path)
+and a SHA-256 digest of their bytes: the card's ``datasets`` config carries that digest, so two
+exports that share a folder name are never confused in the ``datasets`` cache (see
+:mod:`preflab.formats.card`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,6 +35,7 @@ from preflab.errors import DependencyError, UsageError
 
 __all__ = [
     "FileFormat",
+    "data_digest",
     "split_tables",
     "write_export",
     "write_table_file",
@@ -36,6 +43,21 @@ __all__ = [
 
 FileFormat = Literal["parquet", "jsonl", "hf"]
 _SUFFIX = {"parquet": "parquet", "jsonl": "jsonl"}
+CardText = Callable[[dict[str, str], str], str]
+
+
+def data_digest(folder: Path) -> str:
+    """Return the SHA-256 of every file under ``folder`` (paths and bytes, in path order).
+
+    ``README.md`` is left out: it is written after, from this digest.
+    """
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md"):
+        h.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def split_tables(table: pa.Table, column: str = "split", default: str = "train") -> dict[str, pa.Table]:
@@ -101,7 +123,7 @@ def write_export(
     out_dir: str | Path,
     *,
     format: FileFormat = "parquet",
-    card: Callable[[dict[str, str]], str] | str | None = None,
+    card: CardText | str | None = None,
     extras: Mapping[str, Mapping[str, pa.Table]] | None = None,
     overwrite: bool = False,
     push_to_hub: str | None = None,
@@ -112,7 +134,8 @@ def write_export(
         splits: the tables to write, by split name.
         out_dir: the export folder; it must not exist unless ``overwrite``.
         format: ``parquet``, ``jsonl`` or ``hf`` (``datasets`` ``save_to_disk``).
-        card: the dataset card text, or a function from the written files to that text.
+        card: the dataset card text, or a function from the written files (split → relative
+            path) and their :func:`data_digest` to that text.
         extras: side tables written under ``out_dir/<name>/<split>/`` (e.g. ties).
         overwrite: replace an existing ``out_dir``.
         push_to_hub: with ``format="hf"``, also push the splits to this Hub repository id.
@@ -154,7 +177,7 @@ def write_export(
                 fmt: Literal["parquet", "jsonl"] = "jsonl" if format == "jsonl" else "parquet"
                 write_table_file(table, tmp / extra / name / f"data.{_SUFFIX[fmt]}", fmt)
         if card is not None:
-            text = card(files) if callable(card) else card
+            text = card(files, data_digest(tmp)) if callable(card) else card
             (tmp / "README.md").write_text(text, encoding="utf-8")
         if out.exists():
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"

@@ -208,6 +208,13 @@ def render_html(report: dict[str, Any], pairs: pl.DataFrame | None = None) -> st
                              f'prompt <code>{escape(h["prompt_id"])}</code>, disagreement {h["disagreement"]:.2f}; '
                              f"labels (1 = first id preferred, −1 = second, 0 = tie, 9 = both bad): {labels}"
                              f"{link}</div>")
+    suff = s.get("sufficiency")
+    if suff:
+        parts.append("<h2 id='sufficiency'>How much is enough</h2>")
+        parts.append(_table([{**u, "figure": f"{u['low']:,}–{u['high']:,} {u['counts']}"} for u in suff["uses"]],
+                            [("label", "use"), ("figure", "published figure"), ("have", "have"),
+                             ("status", "verdict")]))
+        parts.append(f"<p>{escape(suff['advice'])} Source: {escape(suff['source'])}.</p>")
     ratings = s.get("agreement", {}).get("ratings")
     if ratings:
         parts.append("<h2 id='ratings'>Rating agreement per attribute</h2>")

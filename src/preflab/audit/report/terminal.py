@@ -67,6 +67,14 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         for r in gold["by_judge"]:
             t.add_row(str(r["judge_id"]), str(r["gold_judgments"]), str(r["correct"]), _f(r["accuracy"]))
         con.print(t)
+    suff = s.get("sufficiency")
+    if suff:
+        t = Table(title=f"How much is enough ({suff['training']:,} training pairs, {suff['gold']:,} gold)")
+        for label in ("use", "published figure", "have", "verdict"):
+            t.add_column(label)
+        for u in suff["uses"]:
+            t.add_row(u["label"], f"{u['low']:,}–{u['high']:,} {u['counts']}", f"{u['have']:,}", u["status"])
+        con.print(t)
     if "batches" in s:
         t = Table(title="Batches (delivery order)")
         cols = [("batch_id", "batch"), ("vendor", "vendor"), ("delivered_at", "delivered"), ("judgments", "n"),
