@@ -80,7 +80,7 @@ def test_every_reader_has_a_generated_example(name: str) -> None:
 
 
 _SRC = ROOT / "src" / "preflab"
-_COUNTER = re.compile(r"\b(?:b|ctx|self)\.(drop|count)\(\s*(?:f?\"([a-z_.]+)\")")
+_COUNTER = re.compile(r"\b(?:b|ctx|self)\.(drop|count|note)\(\s*(?:f?\"([a-z_.]+)\")")
 
 
 @pytest.mark.parametrize("package", ["formats", "derive"])
@@ -181,3 +181,12 @@ def test_docs_index_names_every_top_level_command() -> None:
     commands = [n for n, c in group.commands.items() if not getattr(c, "hidden", False)]  # type: ignore[attr-defined]
     missing = [n for n in commands if f"`preflab {n}`" not in text]
     assert not missing, f"docs/index.md does not list the commands {missing}"
+
+
+def test_stored_root_help_matches_the_app() -> None:
+    expected = _load_generator().render_root_help()
+    committed = (ROOT / "src" / "preflab" / "cli" / "root_help.py").read_text(encoding="utf-8")
+    assert committed == expected, (
+        "src/preflab/cli/root_help.py is out of date with the Typer app; "
+        "run: python scripts/gen_cli_docs.py"
+    )

@@ -75,7 +75,7 @@ def test_summary_table_names_counts_and_rules(hh_sample: Path, tmp_path: Path) -
     assert 0 == proc.returncode, proc.stderr
     assert "judgments added" in proc.stdout
     assert "dropped by rule: empty response 1" in proc.stdout
-    assert "created project harmless-" in proc.stdout
+    assert "created project harmless" in proc.stdout  # the id rule is collect's
 
 
 def test_bad_row_exits_1_naming_file_line_field_and_writes_nothing(tmp_path: Path) -> None:
@@ -169,3 +169,72 @@ def test_import_into_postgresql_by_db_flag_and_env(hh_sample: Path, db_url: str)
         assert 399 == count_rows(engine)["items"]
     finally:
         engine.dispose()
+
+
+_SPLIT = {  # two Assistant turns in a row, as in 15 real helpful-base test rows (texts made up)
+    "chosen": "\n\nHuman: Name two composers.\n\nAssistant: Bach\n\nAssistant: and Bartók.",
+    "rejected": "\n\nHuman: Name two composers.\n\nAssistant: I don't know any.",
+}
+_GOOD = {
+    "chosen": "\n\nHuman: hi\n\nAssistant: hello",
+    "rejected": "\n\nHuman: hi\n\nAssistant: go away",
+}
+
+
+def test_consecutive_turns_are_dropped_by_default_and_listed_with_file_and_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "split.jsonl"
+    path.write_text(json.dumps(_GOOD) + "\n" + json.dumps(_SPLIT) + "\n")
+    proc = run_cli("import", "hh-rlhf", str(path), "--workspace", str(tmp_path / "ws"))
+    assert 0 == proc.returncode, proc.stderr
+    assert "split.jsonl: dropped by rule: consecutive turns 1" in proc.stdout
+    assert "line 2" in proc.stdout.split("where")[1]
+
+
+def test_consecutive_turns_merge_imports_the_row_and_counts_it(tmp_path: Path) -> None:
+    path = tmp_path / "split.jsonl"
+    path.write_text(json.dumps(_GOOD) + "\n" + json.dumps(_SPLIT) + "\n")
+    ws = tmp_path / "ws"
+    proc = run_cli(
+        "import", "hh-rlhf", str(path), "--workspace", str(ws), "--consecutive-turns", "merge",
+        "--json",
+    )
+    assert 0 == proc.returncode, proc.stderr
+    (summary,) = json.loads(proc.stdout)["imports"]
+    assert (summary["counts"]["judgments"], summary["counts"]["merged_consecutive_turns"]) == (2, 1)
+    assert [n for n in summary["notes"] if "line 2" in n and "joined with a blank line" in n]
+    assert 2 == _counts(ws)["judgments"]
+
+
+def test_consecutive_turns_on_a_format_without_the_rule_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "shp.jsonl"
+    path.write_text("{}\n")
+    proc = run_cli(
+        "import", "shp", str(path), "--workspace", str(tmp_path / "ws"),
+        "--consecutive-turns", "merge",
+    )
+    assert 2 == proc.returncode, (proc.stdout, proc.stderr)
+    assert "takes no option 'consecutive_turns'" in " ".join(proc.stderr.split())
+
+
+def test_new_importers_run_from_the_cli(tmp_path: Path) -> None:
+    pku = tmp_path / "pku.jsonl"
+    pku.write_text(json.dumps({
+        "prompt": "Is it safe to mix bleach and ammonia?", "response_0": "Yes, go ahead.",
+        "response_1": "No: it releases toxic chloramine gas.", "is_response_0_safe": False,
+        "is_response_1_safe": True, "better_response_id": 1, "safer_response_id": 1,
+    }) + "\n")  # fmt: skip
+    nectar = tmp_path / "nectar.jsonl"
+    nectar.write_text(json.dumps({
+        "prompt": "\n\nHuman: Say hi.\n\nAssistant:", "turns": 1, "num_responses": 2,
+        "answers": [{"answer": "Hi!", "model": "gpt-4", "rank": 1.0},
+                    {"answer": "No.", "model": "llama-2-7b-chat", "rank": 2.0}],
+        "source": ["sharegpt"], "good_natured": True,
+    }) + "\n")  # fmt: skip
+    ws = tmp_path / "ws"
+    for fmt, path, judgments in (("pku-saferlhf", pku, 4), ("nectar", nectar, 1)):
+        proc = run_cli("import", fmt, str(path), "--workspace", str(ws), "--json")
+        assert 0 == proc.returncode, proc.stderr
+        assert judgments == json.loads(proc.stdout)["imports"][0]["counts"]["judgments"]
+    assert 5 == _counts(ws)["judgments"]

@@ -127,3 +127,13 @@ def test_impossible_timestamp_is_named(write_jsonl):
     with pytest.raises(InputError) as info:
         read("arena", write_jsonl([battle(tstamp=1e20)]))
     assert info.value.field == "tstamp"
+
+
+def test_repeated_question_id_first_occurrence_wins(write_jsonl):
+    path = write_jsonl([battle(), battle(winner="model_a"), battle(question_id="q2")])
+    chunk = read("arena", path)
+    assert chunk.counts["skipped_repeated_source"] == 1
+    assert chunk.judgments.column("source_line").to_pylist() == [1, 3]
+    (note,) = chunk.notes
+    assert (note.path, note.line, note.field) == (str(path), 2, "question_id")
+    assert "battle 'q1' was already read at line 1" in note.message

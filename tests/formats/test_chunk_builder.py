@@ -142,3 +142,34 @@ def test_remembered_ids_are_bounded():
     again = b.flush()
     assert again.responses.num_rows == 2
     assert again.prompts.num_rows == 0  # 1 prompt id is within the limit: still remembered
+
+
+def test_drop_and_note_record_file_line_and_reason_and_reach_the_chunk():
+    b = ChunkBuilder(path="data.jsonl", format="x")
+    b.begin_row(3)
+    b.drop("identical", "both answers are the same", field="rejected")
+    b.begin_row(4)
+    b.note("merged_consecutive_turns", "joined")
+    chunk = b.flush()
+    assert [(n.path, n.line, n.field, n.reason) for n in chunk.notes] == [
+        ("data.jsonl", 3, "rejected", "dropped_identical"),
+        ("data.jsonl", 4, None, "merged_consecutive_turns"),
+    ]
+    assert str(chunk.notes[0]) == 'data.jsonl, line 3, field "rejected": both answers are the same'
+    assert (chunk.counts["dropped_identical"], chunk.counts["merged_consecutive_turns"]) == (1, 1)
+    assert b.flush().notes == []  # a new chunk starts without the old notes
+
+
+def test_rollback_removes_the_rows_notes_and_gives_its_source_claim_up():
+    b = ChunkBuilder(path="f", format="x")
+    b.begin_row(1)
+    assert b.claim_source("tree", "t1") is None
+    b.note("skipped_unranked", "m1")
+    b.rollback_row()
+    assert b.notes == [] and "skipped_unranked" not in b.counts
+    b.begin_row(2)
+    assert b.claim_source("tree", "t1") is None  # the rolled-back row did not keep it
+    b.flush()
+    b.begin_row(9)
+    assert b.claim_source("tree", "t1") == 2  # remembered across chunks: the first line
+    assert b.claim_source("post", "t1") is None  # kinds are apart

@@ -55,3 +55,25 @@ def test_bad_options_and_paths(tmp_path):
         read("hf-disk", tmp_path / "ds", rows="nope")
     with pytest.raises(NotFoundError):
         read("hf-disk", tmp_path / "missing")
+
+
+def test_pku_saferlhf_and_nectar_rows_from_a_saved_dataset(tmp_path):
+    pku = {
+        "prompt": "Is it safe to mix bleach and ammonia?", "response_0": "Yes, go ahead.",
+        "response_1": "No: it releases toxic chloramine gas.", "is_response_0_safe": False,
+        "is_response_1_safe": True, "better_response_id": 1, "safer_response_id": 1,
+    }  # fmt: skip
+    datasets.Dataset.from_list([pku]).save_to_disk(str(tmp_path / "pku"))
+    chunk = read("hf-disk", tmp_path / "pku", rows="pku-saferlhf")
+    assert sorted(chunk.judgments.column("kind").to_pylist()) == [
+        "binary", "binary", "pairwise", "pairwise",
+    ]  # fmt: skip
+    nectar = {
+        "prompt": "\n\nHuman: Say hi.\n\nAssistant:", "turns": 1, "num_responses": 2,
+        "answers": [{"answer": "Hi!", "model": "gpt-4", "rank": 1.0},
+                    {"answer": "No.", "model": "llama-2-7b-chat", "rank": 2.0}],
+        "source": ["sharegpt"], "good_natured": True,
+    }  # fmt: skip
+    datasets.Dataset.from_list([nectar]).save_to_disk(str(tmp_path / "nectar"))
+    chunk = read("hf-disk", tmp_path / "nectar", rows="nectar")
+    assert chunk.judgments.column("kind").to_pylist() == ["ranking"]

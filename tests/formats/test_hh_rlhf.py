@@ -175,3 +175,70 @@ def test_recompressed_sample_reads_to_the_same_ids(hh_sample, write_text, name):
     assert copy.judgments.column("judgment_id").equals(original.judgments.column("judgment_id"))
     assert copy.responses.column("response_id").equals(original.responses.column("response_id"))
     assert set(copy.prompts.column("source").to_pylist()) == {str(path)}
+
+
+# Two Assistant turns in a row, as in 15 of the 2,354 real helpful-base test rows (the answer cut
+# in two); texts made up.
+SPLIT_CHOSEN = (
+    "\n\nHuman: Name three composers.\n\nAssistant: Bach, Mozart\n\nAssistant: and Bartók."
+)
+SPLIT_REJECTED = "\n\nHuman: Name three composers.\n\nAssistant: I don't know any."
+
+
+def test_consecutive_turns_are_dropped_by_default_with_file_and_line(write_jsonl):
+    path = write_jsonl(
+        [
+            {"chosen": CHOSEN, "rejected": REJECTED},
+            {"chosen": SPLIT_CHOSEN, "rejected": SPLIT_REJECTED},
+        ]
+    )
+    chunk = read("hh-rlhf", path)
+    assert chunk.counts["dropped_consecutive_turns"] == 1
+    assert chunk.judgments.column("source_line").to_pylist() == [1]
+    (note,) = chunk.notes
+    assert (note.path, note.line, note.reason) == (str(path), 2, "dropped_consecutive_turns")
+    assert "turns 2 and 3 are both Assistant: turns" in str(note)
+
+
+def test_consecutive_turns_merge_joins_them_with_a_blank_line(write_jsonl):
+    path = write_jsonl([{"chosen": SPLIT_CHOSEN, "rejected": SPLIT_REJECTED}])
+    chunk = read("hh-rlhf", path, consecutive_turns="merge")
+    assert chunk.counts["merged_consecutive_turns"] == 1
+    assert "dropped_consecutive_turns" not in chunk.counts
+    assert chunk.responses.column("content").to_pylist() == [
+        "Bach, Mozart\n\nand Bartók.",
+        "I don't know any.",
+    ]
+    assert [(n.line, n.reason) for n in chunk.notes] == [(1, "merged_consecutive_turns")]
+
+
+def test_consecutive_turns_merge_in_the_shared_context_keeps_both_sides_aligned(write_jsonl):
+    context = "\n\nHuman: Hi\n\nHuman: are you there?\n\nAssistant: Yes.\n\nHuman: Sure?"
+    row = {"chosen": context + "\n\nAssistant: Quite.", "rejected": context + "\n\nAssistant: No."}
+    chunk = read("hh-rlhf", write_jsonl([row]), consecutive_turns="merge")
+    assert chunk.prompts.column("messages").to_pylist()[0][0] == {
+        "role": "user",
+        "content": "Hi\n\nare you there?",
+    }
+    assert chunk.counts["judgments"] == 1
+
+
+def test_unknown_consecutive_turns_rule_is_a_usage_error(write_jsonl):
+    from preflab.errors import UsageError
+
+    with pytest.raises(UsageError, match="consecutive_turns must be drop or merge"):
+        read("hh-rlhf", write_jsonl([{"chosen": CHOSEN, "rejected": REJECTED}]),
+             consecutive_turns="keep")
+
+
+def test_every_drop_is_noted_with_its_line(write_jsonl):
+    rows = [
+        {"chosen": CHOSEN, "rejected": CHOSEN},
+        {"chosen": CHOSEN, "rejected": REJECTED},
+        {"chosen": CHOSEN, "rejected": "garbage"},
+    ]
+    chunk = read("hh-rlhf", write_jsonl(rows), chunk_size=1)
+    assert [(n.line, n.reason) for n in chunk.notes] == [
+        (1, "dropped_identical"),
+        (3, "dropped_unparsable"),
+    ]

@@ -164,3 +164,30 @@ def test_flat_rows_of_a_tree_must_be_contiguous(write_jsonl):
     rows = rows[:2] + [dict(rows[0], message_id="y", message_tree_id="t2")] + rows[2:]
     with pytest.raises(FormatError, match="not contiguous"):
         read("oasst", write_jsonl(rows))
+
+
+def test_repeated_tree_id_first_occurrence_wins_and_the_repeat_is_noted(write_jsonl):
+    changed = {**TREE, "prompt": msg(
+        "m1", "prompter", "Name a prime.",
+        replies=[msg("z2", "assistant", "Four.", rank=0), msg("z3", "assistant", "Six.", rank=1)],
+    )}  # fmt: skip
+    path = write_jsonl([TREE, changed, TREE])
+    once = read("oasst", write_jsonl([TREE], name="once.jsonl"))
+    chunk = read("oasst", path, chunk_size=1)
+    assert chunk.counts["skipped_repeated_source"] == 2
+    assert chunk.judgments.column("ranking").equals(once.judgments.column("ranking"))
+    assert set(chunk.judgments.column("source_line").to_pylist()) == {1}
+    notes = [n for n in chunk.notes if n.reason == "skipped_repeated_source"]
+    assert [(n.path, n.line, n.field) for n in notes] == [
+        (str(path), 2, "message_tree_id"),
+        (str(path), 3, "message_tree_id"),
+    ]
+    assert "message tree 't1' was already read at line 1" in notes[0].message
+
+
+def test_an_invalid_first_copy_does_not_claim_the_tree(write_jsonl):
+    bad = {**TREE, "prompt": {**TREE["prompt"], "role": "robot"}}
+    chunk = read("oasst", write_jsonl([bad, TREE]), skip_invalid=True)
+    assert chunk.counts["skipped_invalid"] == 1
+    assert "skipped_repeated_source" not in chunk.counts
+    assert set(chunk.judgments.column("source_line").to_pylist()) == {2}

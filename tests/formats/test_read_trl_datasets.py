@@ -85,6 +85,20 @@ def test_identical_chosen_and_rejected_are_dropped(write_jsonl):
     assert chunk.counts["dropped_identical"] == 1 and chunk.judgments.num_rows == 0
 
 
+def test_implicit_conversational_row_with_chosen_equal_to_rejected_is_dropped(write_jsonl):
+    same = [user("Q"), assistant("A")]
+    rows = [
+        {"chosen": same, "rejected": same},
+        {"chosen": [user("Q"), assistant("A")], "rejected": [user("Q"), assistant("A  ")]},
+        {"chosen": "Q: A", "rejected": "Q: A "},
+        {"chosen": [user("Q"), assistant("B")], "rejected": [user("Q"), assistant("C")]},
+    ]
+    chunk = read("trl-preference", write_jsonl(rows))
+    assert chunk.counts["dropped_identical"] == 3
+    assert chunk.judgments.num_rows == 1
+    assert [n.line for n in chunk.notes if n.reason == "dropped_identical"] == [1, 2, 3]
+
+
 def test_implicit_prompt_with_nothing_shared_is_dropped(write_jsonl):
     chunk = read("trl-preference", write_jsonl([{"chosen": "Yes", "rejected": "No"}]))
     assert chunk.counts["dropped_no_prompt"] == 1

@@ -9,17 +9,22 @@ from preflab.formats.registry import iter_read, read, reader_names, register_rea
 
 BUILTIN = [
     "arena",
+    "arena-human-preference",
     "csv",
     "hf-disk",
     "helpsteer2",
     "hh-rlhf",
+    "hh-red-team",
     "jsonl",
+    "nectar",
     "oasst",
     "parquet",
+    "pku-saferlhf",
     "shp",
     "trl-preference",
     "trl-unpaired",
     "ultrafeedback",
+    "ultrafeedback-binarized",
 ]
 
 

@@ -80,3 +80,22 @@ def test_bad_fields_are_named(write_jsonl, override, field, text):
         read("shp", path)
     assert (info.value.line, info.value.field) == (2, field)
     assert text in str(info.value)
+
+
+def test_repeated_comparison_first_occurrence_wins(write_jsonl):
+    rows = [
+        shp_row(),
+        shp_row(labels=0),  # the same post and comments again, other label
+        shp_row(c_root_id_A="fu3xbbb", c_root_id_B="fu3xa0u",
+                human_ref_A="It boils faster.", human_ref_B="Salt seasons the pasta from inside.",
+                labels=0),  # the same comparison, sides swapped
+        shp_row(c_root_id_B="other", human_ref_B="Tradition."),  # another comparison of the post
+    ]  # fmt: skip
+    path = write_jsonl(rows)
+    chunk = read("shp", path)
+    assert chunk.counts["skipped_repeated_source"] == 2
+    assert chunk.judgments.column("source_line").to_pylist() == [1, 4]
+    assert [(n.line, n.field) for n in chunk.notes] == [(2, "post_id"), (3, "post_id")]
+    assert "post 'himc90', comments 'fu3xa0u' and 'fu3xbbb' were already compared at line 1" in (
+        chunk.notes[0].message
+    )

@@ -37,6 +37,8 @@ Example:
 
     preflab derive --project harmless --aggregate majority --tie-policy separate --out derived/
 
+    preflab derive --from pku-saferlhf:test.jsonl --judge pku-saferlhf/harmlessness
+
 Reads the workspace (--workspace / --db, optionally one --project) or a file (--from
 FORMAT:PATH). With --out it writes pairs.parquet, unpaired.parquet and ties.parquet (the
 record schemas of preflab) into a new folder; without it, it only shows what the rules
@@ -197,12 +199,14 @@ FROM_PAIRS = typer.Option("skip", "--from-pairs", help="Unpaired rows: skip | un
 SEED = typer.Option(0, "--seed", help="Seed of random choices and of the split assignment.")
 SPLIT = typer.Option([], "--split", help="NAME=FRACTION, repeatable (default train=0.9 test=0.1).")
 GOLD = typer.Option(None, "--gold-prompts", help="File of prompt ids (one per line) held out as split 'gold'.")
+JUDGE = typer.Option([], "--judge",
+                    help="Only judgments by this judge id or glob pattern (e.g. 'pku-saferlhf/*'); repeatable.")
 
 
 def build_options(
     tie_policy: str, ranking_rule: str, rating_rule: str, min_margin: float, attribute_weight: list[str],
     helpsteer2_weights: bool, aggregate: str, multiturn: str, from_pairs: str, seed: int,
-    split: list[str], gold_prompts: Path | None,
+    split: list[str], gold_prompts: Path | None, judge: list[str] | None = None,
 ) -> DeriveOptions:
     """Return the derive options parsed from the command line."""
     from preflab.derive import DeriveConfig
@@ -217,6 +221,7 @@ def build_options(
         multiturn=multiturn,  # type: ignore[arg-type]
         from_pairs=from_pairs,  # type: ignore[arg-type]
         seed=seed,
+        judges=tuple(judge) if judge else None,
     )
     return DeriveOptions(config, parse_fractions(split), read_gold_ids(gold_prompts))
 
@@ -279,6 +284,7 @@ def derive_command(
     seed: int = SEED,
     split: list[str] = SPLIT,
     gold_prompts: Path | None = GOLD,
+    judge: list[str] = JUDGE,
     out: Path | None = typer.Option(None, "--out", help="Write pairs/unpaired/ties Parquet into this new folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
@@ -289,7 +295,8 @@ def derive_command(
     from preflab.formats.card import summarize_rules
 
     options = build_options(tie_policy, ranking_rule, rating_rule, min_margin, attribute_weight,
-                            helpsteer2_weights, aggregate, multiturn, from_pairs, seed, split, gold_prompts)
+                            helpsteer2_weights, aggregate, multiturn, from_pairs, seed, split, gold_prompts,
+                            judge=judge)
     source = load_source(from_, db, workspace, project)
     result = run_derive(source, options)
     if out is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -50,11 +51,18 @@ Example:
 
     preflab import jsonl votes.jsonl --map question=prompt --map good=chosen --map bad=rejected
 
-Formats: hh-rlhf, shp, oasst, ultrafeedback, helpsteer2, arena, trl-preference,
-trl-unpaired, jsonl, csv, parquet, hf-disk, and snapshot (a folder written by
+    preflab import hh-rlhf helpful-base-test.jsonl.gz --consecutive-turns merge
+
+    preflab import pku-saferlhf test.jsonl --option preferences=harmlessness
+
+Formats: hh-rlhf, shp, oasst, ultrafeedback, helpsteer2, arena, pku-saferlhf, nectar,
+trl-preference, trl-unpaired, jsonl, csv, parquet, hf-disk, and snapshot (a folder written by
 `preflab snapshot`; gz, bz2 and zst files are read as they are).
 A bad row stops the import of its file with its file, line and field, and nothing of that
 file is stored; --skip-invalid imports the other rows and lists the skipped ones.
+Rows a format's stated rules drop, skip (e.g. a repeated tree, post or battle: the first
+occurrence wins) or merge are counted by reason and listed with their file and line
+(--json lists them all); docs/formats.md states each format's rules.
 Importing a file again is a no-op ("already imported"); overlapping records are never
 stored twice. With --project the judgments join that project (created when missing) and
 each imported pair becomes an annotation item.
@@ -99,6 +107,13 @@ def _parse_options(values: list[str]) -> dict[str, Any]:
     return options
 
 
+class ConsecutiveTurns(str, Enum):
+    """Two transcript turns of one role in a row (hh-rlhf, nectar)."""
+
+    drop = "drop"
+    merge = "merge"
+
+
 _LABELS = {
     "rows": "rows read",
     "prompts": "prompts added",
@@ -106,8 +121,13 @@ _LABELS = {
     "judgments": "judgments added",
     "items": "items added",
     "skipped": "skipped (invalid)",
-    "dropped": "dropped by rule",
+    "dropped_": "dropped by rule",
+    "skipped_": "skipped by rule",
+    "merged_": "merged by rule",
 }
+# Count keys that are rows left out or changed by a stated rule, by prefix.
+_RULE_PREFIXES = ("dropped_", "skipped_", "merged_")
+_SHOWN_NOTES = 20
 
 
 def _show(results: list[ImportResult], console: Console) -> None:
@@ -119,12 +139,16 @@ def _show(results: list[ImportResult], console: Console) -> None:
         "status", *("already imported" if r.already_imported else "imported" for r in results)
     )
     for key, label in _LABELS.items():
+        if key in ("skipped_", "merged_") and not any(
+            v for r in results for k, v in r.counts.items() if k.startswith(key)
+        ):
+            continue  # shown only when a rule of that kind applied
         cells = []
         for result in results:
             c = result.counts
             n = (
-                sum(v for k, v in c.items() if k.startswith("dropped_"))
-                if key == "dropped"
+                sum(v for k, v in c.items() if k.startswith(key))
+                if key in _RULE_PREFIXES
                 else c.get(key, 0)
             )
             cells.append(f"{n:,}")
@@ -133,16 +157,33 @@ def _show(results: list[ImportResult], console: Console) -> None:
     for result in results:
         if result.project_created:
             console.print(f"created project [bold]{result.project_id}[/]")
-        rules = {
-            k.removeprefix("dropped_"): v
-            for k, v in result.counts.items()
-            if k.startswith("dropped_")
-        }
-        if rules:
-            console.print(
-                f"{Path(result.path).name}: dropped by rule: "
-                + ", ".join(f"{rule.replace('_', ' ')} {n}" for rule, n in sorted(rules.items()))
-            )
+        name = Path(result.path).name
+        for prefix in _RULE_PREFIXES:
+            rules = {
+                k.removeprefix(prefix): v
+                for k, v in result.counts.items()
+                if k.startswith(prefix) and v
+            }
+            if rules:
+                console.print(
+                    f"{name}: {_LABELS[prefix]}: "
+                    + ", ".join(
+                        f"{rule.replace('_', ' ')} {n:,}" for rule, n in sorted(rules.items())
+                    ),
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        notes = getattr(result, "notes", [])
+        if notes:
+            console.print(f"{name}: where (first {min(len(notes), _SHOWN_NOTES)}):")
+            for note in notes[:_SHOWN_NOTES]:
+                console.print(
+                    f"  {note.reason}: {note}", highlight=False, markup=False, soft_wrap=True
+                )
+            if len(notes) > _SHOWN_NOTES:
+                console.print(
+                    f"  … and {len(notes) - _SHOWN_NOTES:,} more (--json lists them all)"
+                )
         if result.problems:
             console.print(
                 f"{Path(result.path).name}: skipped {result.counts.get('skipped', 0)} invalid rows:"
@@ -183,6 +224,15 @@ def import_command(
             help="Reader option KEY=VALUE (repeatable), e.g. --option judge_id=vendor-a.",
         ),
     ] = None,
+    consecutive_turns: Annotated[
+        ConsecutiveTurns | None,
+        typer.Option(
+            "--consecutive-turns",
+            help="hh-rlhf, nectar: two turns of one role in a row: drop the row (the default) "
+            "or merge the turns, joined with a blank line (counted as merged_consecutive_turns).",
+            show_default=False,
+        ),
+    ] = None,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1, help="Input rows per chunk.")
     ] = 10_000,
@@ -196,6 +246,8 @@ def import_command(
 
     mapping = _parse_map(map_ or [])
     options = _parse_options(option or [])
+    if consecutive_turns is not None:
+        options["consecutive_turns"] = consecutive_turns.value
     settings = Settings()
     url = resolve_database_url(db, workspace, env_url=settings.database_url)
     engine = open_workspace(url)

@@ -96,6 +96,8 @@ class DeriveConfig:
         multiturn: how earlier turns of a multi-turn prompt are written.
         seed: seed of every random choice (``best_vs_random_lower``).
         from_pairs: unpaired data only (see :data:`FromPairs`).
+        judges: only judgments whose ``judge_id`` matches one of these ids or glob patterns
+            (``pku-saferlhf/*``); None keeps every judge (see :mod:`preflab.derive.judge_filter`).
     """
 
     tie_policy: TiePolicy = "drop"
@@ -108,6 +110,7 @@ class DeriveConfig:
     seed: int = 0
     from_pairs: FromPairs = "skip"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    judges: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_choice("tie_policy", self.tie_policy, TiePolicy)
@@ -122,6 +125,16 @@ class DeriveConfig:
                 field="min_margin",
                 value=self.min_margin,
             )
+        if self.judges is not None:
+            if isinstance(self.judges, str) or not all(
+                isinstance(j, str) and j.strip() for j in self.judges
+            ):
+                raise UsageError(
+                    f"judges must be a list of judge ids or glob patterns; got {self.judges!r}.",
+                    field="judge",
+                    value=self.judges,
+                )
+            object.__setattr__(self, "judges", tuple(self.judges) or None)
         if self.attribute_weights is not None and not self.attribute_weights:
             raise UsageError(
                 "attribute_weights is empty; give at least one attribute or leave it unset.",
@@ -131,6 +144,8 @@ class DeriveConfig:
     def params_json(self, kind: str) -> str:
         """Return the JSON ``rule_params`` recorded on rows derived from ``kind`` judgments."""
         params: dict[str, Any] = {"aggregate": self.aggregate, "multiturn": self.multiturn}
+        if self.judges:
+            params["judges"] = list(self.judges)
         if kind == "pairwise":
             params["tie_policy"] = self.tie_policy
         elif kind == "ranking":

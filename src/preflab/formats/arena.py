@@ -21,6 +21,11 @@ Multi-turn battles (the vote covers the whole conversation) follow the rule ``mu
 Dropped and counted: ``dropped_divergent`` (the two sides' user turns differ),
 ``dropped_empty_response`` (a final answer is empty),
 ``dropped_identical`` (same model and same final answer on both sides).
+
+**Repeated battles.** A battle whose ``question_id`` was already read earlier in the file gives
+no judgment: **the first occurrence wins**, each later one is counted as
+``skipped_repeated_source`` and noted with its line, the id and the line of the first
+occurrence. Rows without ``question_id`` are not checked.
 """
 
 from __future__ import annotations
@@ -81,21 +86,33 @@ def make_parser(multi_turn: MultiTurnRule) -> Any:
             )
         conv_a = _conversation(row, "conversation_a")
         conv_b = _conversation(row, "conversation_b")
+        question_id = optional_str(row, "question_id")
+        if question_id is not None:
+            first = b.claim_source("arena-battle", question_id)
+            if first is not None:
+                b.note(
+                    "skipped_repeated_source",
+                    f"battle {question_id!r} was already read at line {first}; "
+                    "the first occurrence wins, this one is skipped",
+                    field="question_id",
+                )
+                return
         users_a = [m for m in conv_a if m["role"] != "assistant"]
         users_b = [m for m in conv_b if m["role"] != "assistant"]
         if users_a != users_b:
-            b.drop("divergent")
+            b.drop("divergent", "the two sides' user turns differ")
             return
         turns = len(users_a) - (1 if users_a[0]["role"] == "system" else 0)
         if turns > 1 and multi_turn == "drop":
-            b.drop("multi_turn")
+            b.drop("multi_turn", f"a {turns}-turn battle (multi_turn=\"drop\")")
             return
         reply_a, reply_b = conv_a[-1]["content"], conv_b[-1]["content"]
         if not reply_a.strip() or not reply_b.strip():
-            b.drop("empty_response")
+            side = "conversation_a" if not reply_a.strip() else "conversation_b"
+            b.drop("empty_response", "a final answer is empty", field=side)
             return
         if model_a == model_b and reply_a.strip() == reply_b.strip():
-            b.drop("identical")
+            b.drop("identical", "same model and the same final answer on both sides")
             return
         context = (conv_b if winner == "model_b" else conv_a)[:-1]
         flags = []
@@ -148,7 +165,7 @@ def make_parser(multi_turn: MultiTurnRule) -> Any:
             pairwise=pairwise,
             submitted_at=submitted,
             flags=flags,
-            id_extra=optional_str(row, "question_id"),
+            id_extra=question_id,
         )
 
     return parse

@@ -20,12 +20,18 @@ __all__ = ["ImportChunk", "ImportProblem", "ImportSummary", "empty_chunk"]
 
 @dataclass(frozen=True, slots=True)
 class ImportProblem:
-    """One input row that could not be imported, with where and why."""
+    """One input row that could not be imported, or was changed by a rule, with where and why.
+
+    ``reason`` is the count key the row went to (``dropped_identical``,
+    ``skipped_repeated_source``, ``merged_consecutive_turns``, …) for rows left out or changed
+    by a stated rule (:attr:`ImportChunk.notes`); None for invalid rows (``problems``).
+    """
 
     path: str
     line: int | None
     field: str | None
     message: str
+    reason: str | None = None
 
     def __str__(self) -> str:
         loc = [self.path] + ([f"line {self.line}"] if self.line is not None else [])
@@ -36,7 +42,12 @@ class ImportProblem:
 
 @dataclass(slots=True)
 class ImportChunk:
-    """Records read from a slice of one input file."""
+    """Records read from a slice of one input file.
+
+    ``problems`` lists invalid rows (left out with ``skip_invalid``); ``notes`` lists the rows a
+    stated rule dropped, skipped or merged (each with its file, line, record id where the source
+    has one, and the count key it went to), up to a cap per chunk; ``counts`` stay exact.
+    """
 
     prompts: pa.Table
     responses: pa.Table
@@ -44,6 +55,7 @@ class ImportChunk:
     judges: pa.Table
     problems: list[ImportProblem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    notes: list[ImportProblem] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -55,6 +67,7 @@ class ImportSummary:
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[ImportProblem] = field(default_factory=list)
     already_imported: bool = False
+    notes: list[ImportProblem] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +75,7 @@ class ImportSummary:
             "path": self.path,
             "counts": dict(self.counts),
             "problems": [str(p) for p in self.problems],
+            "notes": [str(n) for n in self.notes],
             "already_imported": self.already_imported,
         }
 

@@ -172,7 +172,7 @@ def read_rows(
 
 
 def concat_chunks(chunks: Iterable[ImportChunk]) -> ImportChunk:
-    """Return one chunk holding all records, problems and summed counts of ``chunks``."""
+    """Return one chunk holding all records, problems, notes and summed counts of ``chunks``."""
     import pyarrow as pa
 
     parts = list(chunks)
@@ -189,4 +189,5 @@ def concat_chunks(chunks: Iterable[ImportChunk]) -> ImportChunk:
         judges=pa.concat_tables([c.judges for c in parts]),
         problems=[p for c in parts for p in c.problems],
         counts=counts,
+        notes=[n for c in parts for n in c.notes],
     )

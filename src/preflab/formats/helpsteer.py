@@ -84,7 +84,7 @@ def _parse_preference(b: ChunkBuilder, row: dict[str, Any]) -> None:
     r1 = get_str(row, "response_1")
     r2 = get_str(row, "response_2")
     if r1.strip() == r2.strip():
-        b.drop("identical")
+        b.drop("identical", "response_1 and response_2 are the same text", field="response_2")
         return
     prompt_id = _prompt(b, row)
     id1 = b.add_response(prompt_id, r1, field="response_1")

@@ -8,7 +8,8 @@ loaded whole) and its rows go through one of the row parsers:
   :mod:`preflab.formats.tabular`);
 - ``rows="preference"`` / ``"unpaired"``: force one of those;
 - ``rows`` = another reader's name (``hh-rlhf``, ``shp``, ``oasst``, ``ultrafeedback``,
-  ``helpsteer2``, ``arena``): rows in that dataset's own columns.
+  ``helpsteer2``, ``arena``, ``pku-saferlhf``, ``nectar``): rows in that dataset's own columns,
+  with that reader's default rules.
 
 For a ``DatasetDict`` every split is read (or only ``split``); ``source`` is
 ``<path>#<split>`` and ``source_line`` the 1-based row number counted over the splits in order.
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from preflab.errors import DependencyError, FormatError, NotFoundError, UsageError
-from preflab.formats import arena, helpsteer, hh_rlhf, oasst, shp, ultrafeedback
+from preflab.formats import arena, helpsteer, hh_rlhf, nectar, oasst, pku_saferlhf, shp
+from preflab.formats import ultrafeedback
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ChunkBuilder
 from preflab.formats.driver import RowParser, read_rows
@@ -37,6 +39,8 @@ _NAMED: dict[str, RowParser] = {
     "ultrafeedback": ultrafeedback.parse_row,
     "helpsteer2": helpsteer.parse_row,
     "arena": arena.make_parser("preferred_context"),
+    "pku-saferlhf": pku_saferlhf.make_parser(),
+    "nectar": nectar.make_parser(),
 }
 
 

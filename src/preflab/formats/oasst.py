@@ -19,6 +19,12 @@ Flat message tables (the HF ``OpenAssistant/oasst1`` rows: one message per row w
 
 Counted: ``skipped_deleted`` (deleted messages, with their subtrees), ``skipped_unranked``
 (prompter messages with assistant replies but fewer than two ranked ones), ``ranked_nodes``.
+
+**Repeated trees.** A tree whose ``message_tree_id`` (or, without one, root ``message_id``) was
+already read earlier in the file (the oasst2 export repeats some tree ids, with different
+content) gives no judgments: **the first occurrence wins**, each later one is counted as
+``skipped_repeated_source`` and noted with its line, the tree id and the line of the first
+occurrence. Judgments are thus made once per distinct tree, not once per line.
 """
 
 from __future__ import annotations
@@ -79,7 +85,12 @@ def _rank_node(
         ranked.append((get_number(reply, "rank", field=f"{sub}.rank", lo=0), i, reply))
     if len(ranked) < 2:
         if has_assistant:
-            b.count("skipped_unranked")
+            b.note(
+                "skipped_unranked",
+                f"message {optional_str(node, 'message_id')!r} has {len(ranked)} ranked "
+                "assistant replies (a ranking needs 2)",
+                field=field,
+            )
         return
     lang = optional_str(node, "lang")
     prompt_id = b.add_prompt(context, field=f"{field}.text", tags=[f"lang:{lang}"] if lang else [])
@@ -98,7 +109,11 @@ def _rank_node(
             params={"message_id": optional_str(reply, "message_id")},
         )
         if rid in shown:
-            b.drop("identical_reply")
+            b.drop(
+                "identical_reply",
+                f"reply {optional_str(reply, 'message_id')!r} repeats the text of a sibling",
+                field=f"{sub}.text",
+            )
             continue
         shown.append(rid)
         groups.setdefault(rank, []).append(rid)
@@ -131,12 +146,29 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
             'expected a message tree: an object with "prompt" (a message) '
             'or a root message with "replies"',
         )
+    tree_id = optional_str(row, "message_tree_id") or optional_str(root, "message_tree_id")
+    tree_id = tree_id or optional_str(root, "message_id")
+    if tree_id is not None:
+        first = b.claim_source("oasst-tree", tree_id)
+        if first is not None:
+            b.note(
+                "skipped_repeated_source",
+                f"message tree {tree_id!r} was already read at line {first}; "
+                "the first occurrence wins, this one is skipped",
+                field="message_tree_id",
+            )
+            return
     stack: list[tuple[Mapping[str, Any], str, list[dict[str, str]]]] = [(root, field, [])]
     while stack:
         node, path, context = stack.pop()
         label = path or "message"
         if node.get("deleted"):
-            b.count("skipped_deleted")
+            b.note(
+                "skipped_deleted",
+                f"message {optional_str(node, 'message_id')!r} is deleted (left out with its "
+                "replies)",
+                field=label,
+            )
             continue
         role = _role(node, label)
         text = get_str(node, "text", field=f"{label}.text")

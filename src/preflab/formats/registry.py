@@ -4,11 +4,20 @@
 name                   reads
 =====================  ======================================================================
 ``hh-rlhf``            Anthropic HH-RLHF transcripts → pairwise (2-point)
+``pku-saferlhf``       PKU-SafeRLHF → pairwise helpfulness and harmlessness, binary safety
+``nectar``             Nectar 7-wise GPT-4 rankings → rankings
 ``shp``                Stanford Human Preferences → pairwise (2-point)
 ``oasst``              OpenAssistant message trees (oasst1/oasst2) → rankings
-``ultrafeedback``      UltraFeedback completions → ratings (aspects 1–5, overall 1–10)
+``ultrafeedback``      UltraFeedback completions → ratings (aspects 1–5, overall 1–10); also
+                       reads the binarized layout
+``ultrafeedback-       UltraFeedback binarized (chosen/rejected + score_chosen/score_rejected)
+binarized``            → one rating judgment of the two answers
 ``helpsteer2``         HelpSteer2 attribute ratings (0–4) and preference file (−3..3 → 7-point)
 ``arena``              Chatbot Arena battles → pairwise with tie / both-bad
+``arena-human-         Chatbot Arena human-preference CSV/Parquet (Kaggle's 55k) → pairwise
+preference``           with tie
+``hh-red-team``        HH-RLHF red-team attempts → prompt + final answer, ratings (attack
+                       success 0–4, preference-model harmlessness)
 ``trl-preference``     TRL preference datasets (standard/conversational, explicit/implicit prompt)
 ``trl-unpaired``       TRL unpaired (KTO) datasets → binary
 ``jsonl``/``csv``/     generic tables with a column mapping (preference or unpaired rows)
@@ -105,11 +114,28 @@ _BUILTINS = {
         "ultrafeedback:read_ultrafeedback",
         "UltraFeedback completions with aspect ratings and overall scores",
     ),
+    "ultrafeedback-binarized": (
+        "ultrafeedback_binarized:read_ultrafeedback_binarized",
+        "UltraFeedback binarized: chosen/rejected messages with GPT-4 scores",
+    ),
+    "arena-human-preference": (
+        "arena_human_preference:read_arena_human_preference",
+        "Chatbot Arena human-preference CSV/Parquet (winner_model_a/b, winner_tie)",
+    ),
+    "hh-red-team": (
+        "hh_red_team:read_hh_red_team",
+        "HH-RLHF red-team attempts: final answer rated for attack success and harmlessness",
+    ),
     "helpsteer2": (
         "helpsteer:read_helpsteer2",
         "HelpSteer2 attribute ratings and pairwise preference strengths",
     ),
     "arena": ("arena:read_arena", "Chatbot Arena battles (winner, tie, tie (bothbad))"),
+    "pku-saferlhf": (
+        "pku_saferlhf:read_pku_saferlhf",
+        "PKU-SafeRLHF: better (helpfulness) and safer (harmlessness) answers, safety labels",
+    ),
+    "nectar": ("nectar:read_nectar", "Nectar: 7 answers per prompt ranked by GPT-4"),
     "trl-preference": (
         "trl_datasets:read_trl_preference",
         "TRL preference rows: prompt?/chosen/rejected, standard or conversational",

@@ -13,6 +13,13 @@ judge ``shp`` (the preference is inferred from upvotes, see the paper §2). The 
 judgment keeps ``score_ratio`` in its ``comment`` as ``score_ratio=<x>`` so derivations can filter
 on it (the paper recommends a ratio of at least 2). Comments with the same text are dropped and
 counted (``dropped_identical``).
+
+**Repeated comparisons.** SHP has many rows per post (one per pair of its comments), so the
+source record is the comparison: ``post_id`` with the two comment ids ``c_root_id_A`` and
+``c_root_id_B`` (in either order). A comparison already read earlier in the file gives no
+judgment: **the first occurrence wins**, each later one is counted as
+``skipped_repeated_source`` and noted with its line, the ids and the line of the first
+occurrence. Rows without ``post_id`` or comment ids are not checked.
 """
 
 from __future__ import annotations
@@ -43,8 +50,21 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
     score_a = get_number(row, "score_A") if row.get("score_A") is not None else None
     score_b = get_number(row, "score_B") if row.get("score_B") is not None else None
     ratio = get_number(row, "score_ratio") if row.get("score_ratio") is not None else None
+    post_id = optional_str(row, "post_id")
+    comment_a, comment_b = optional_str(row, "c_root_id_A"), optional_str(row, "c_root_id_B")
+    if post_id and comment_a and comment_b:
+        key = "\x1e".join([post_id, *sorted((comment_a, comment_b))])
+        first = b.claim_source("shp-comparison", key)
+        if first is not None:
+            b.note(
+                "skipped_repeated_source",
+                f"post {post_id!r}, comments {comment_a!r} and {comment_b!r} were already "
+                f"compared at line {first}; the first occurrence wins, this one is skipped",
+                field="post_id",
+            )
+            return
     if text_a.strip() == text_b.strip():
-        b.drop("identical")
+        b.drop("identical", "the two comments are the same text", field="human_ref_B")
         return
     domain = optional_str(row, "domain")
     prompt_id = b.add_prompt(
@@ -57,14 +77,14 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
         text_a,
         field="human_ref_A",
         origin="human",
-        params={"comment_id": optional_str(row, "c_root_id_A"), "score": score_a},
+        params={"comment_id": comment_a, "score": score_a},
     )
     id_b = b.add_response(
         prompt_id,
         text_b,
         field="human_ref_B",
         origin="human",
-        params={"comment_id": optional_str(row, "c_root_id_B"), "score": score_b},
+        params={"comment_id": comment_b, "score": score_b},
     )
     b.add_judge(JUDGE_ID, "imported", name="Reddit upvotes (SHP)")
     b.add_judgment(
@@ -81,7 +101,7 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
         },
         flags=[ORDER_UNKNOWN],
         comment=f"score_ratio={ratio:g}" if ratio is not None else None,
-        id_extra=optional_str(row, "post_id"),
+        id_extra=post_id,
     )
 
 

@@ -16,7 +16,9 @@ Unpaired rows (``trl-unpaired``), one binary judgment each: ``{"prompt", "comple
 
 A standard prompt string becomes one ``user`` message. Extra columns (``margin``,
 ``score_chosen``…) are ignored. Dropped and counted: ``dropped_identical`` (chosen equals
-rejected), ``dropped_no_prompt`` (implicit prompt with nothing in common).
+rejected; with an implicit prompt also when the two conversations are the same messages, or
+the same text up to surrounding whitespace), ``dropped_no_prompt`` (implicit prompt with nothing
+in common).
 """
 
 from __future__ import annotations
@@ -101,6 +103,11 @@ def _split_implicit(chosen: Any, rejected: Any) -> tuple[list[dict[str, str]], A
     return c[:i], c[i:], r[i:]
 
 
+def _nothing_left(value: Any) -> bool:
+    """True when an implicit row's side holds nothing after the shared prompt."""
+    return not value.strip() if isinstance(value, str) else not value
+
+
 def parse_preference_row(
     b: ChunkBuilder,
     row: Mapping[str, Any],
@@ -131,6 +138,11 @@ def parse_preference_row(
             b.drop("no_prompt")
             return
         prompt, chosen_v, rejected_v = split
+        if _nothing_left(chosen_v) and _nothing_left(rejected_v):
+            # chosen equals rejected (up to surrounding whitespace): the documented rule, not an
+            # error about the shared messages (issue 18, a real trl-lib/ultrafeedback_binarized row)
+            b.drop("identical", "chosen and rejected are the same conversation")
+            return
         if prompt[-1]["role"] != "user":
             raise RowError(
                 "chosen",

@@ -14,6 +14,11 @@ and ``custom_system_prompt`` kept in ``params``), two **rating judgments** by GP
   ``fine_grained_score`` (their mean as published), scale 1–5;
 - judge ``ultrafeedback/gpt-4/critique``: per response ``overall_score``, scale 1–10.
 
+The **binarized** layout (HuggingFaceH4/ultrafeedback_binarized: ``prompt``, ``chosen``,
+``rejected``, ``score_chosen``, ``score_rejected``) is recognised row by row and read by the
+rules of :mod:`preflab.formats.ultrafeedback_binarized` (also registered on its own as
+``ultrafeedback-binarized``): one rating judgment of the two scored answers.
+
 ``N/A`` ratings are left out (``counts["na_ratings"]``). Completions with an empty response are
 dropped (``dropped_empty_response``, per completion); rows with no usable completion are dropped
 (``dropped_no_completions``). The prompt is tagged ``source:<source>``.
@@ -30,6 +35,8 @@ from preflab.formats.chunk_builder import ChunkBuilder
 from preflab.formats.driver import read_rows
 from preflab.formats.fields import RowError, describe, get_number, get_str, optional_str
 from preflab.formats.streams import iter_rows
+from preflab.formats.ultrafeedback_binarized import is_binarized_row
+from preflab.formats.ultrafeedback_binarized import parse_row as parse_binarized_row
 
 __all__ = ["ASPECTS", "ASPECTS_JUDGE", "CRITIQUE_JUDGE", "read_ultrafeedback", "parse_row"]
 
@@ -58,6 +65,9 @@ def _rating(annotations: Mapping[str, Any], aspect: str, field: str) -> float | 
 
 def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
     """Check one input row and add its records to ``b`` (rules in the module docstring)."""
+    if "instruction" not in row and is_binarized_row(row):
+        parse_binarized_row(b, row)
+        return
     instruction = get_str(row, "instruction")
     completions = row.get("completions")
     if not isinstance(completions, list):
@@ -82,7 +92,7 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
         model = optional_str(comp, "model")
         text = comp.get("response")
         if text is None or (isinstance(text, str) and not text.strip()):
-            b.drop("empty_response")
+            b.drop("empty_response", f"completion {i} ({model}) has no response", field=field)
             continue
         text = get_str(comp, "response", field=f"{field}.response")
         rid = b.add_response(
@@ -97,7 +107,11 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
             },
         )
         if rid in shown:
-            b.drop("duplicate_completion")
+            b.drop(
+                "duplicate_completion",
+                f"completion {i} ({model}) repeats an earlier completion's text and model",
+                field=f"{field}.response",
+            )
             continue
         shown.append(rid)
         annotations = comp.get("annotations") or {}
@@ -134,7 +148,7 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
             )
     if not shown:
         b.rollback_row()
-        b.drop("no_completions")
+        b.drop("no_completions", "no completion with a response", field="completions")
         return
     if aspect_scores:
         b.add_judge(ASPECTS_JUDGE, "ai", model="gpt-4", template="ultrafeedback-aspects")
