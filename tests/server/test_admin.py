@@ -117,3 +117,15 @@ def test_users_page_adds_and_disables(client: TestClient) -> None:
     assert any(r.startswith("erin annotator no") for r in rows), rows
     r = client.post("/admin/users/erin/token", data={"csrf_token": csrf})
     assert "pfl_" in r.text
+
+
+def test_batches_table_counts_items_per_batch(seeded: Seeded) -> None:
+    # a batch row is a mapping with an "items" key: attribute lookup gave dict.items itself
+    with make_client(seeded) as c:
+        login(c, "admin")
+        page = c.get(f"/admin/projects/{seeded.project_id}").text
+    with seeded.db.read() as s:
+        total = collect.list_items(s, seeded.project_id, limit=1)[1]
+    rows = _rows(page, "batches")
+    assert rows and all("built-in method" not in r for r in rows)
+    assert sum(int(r.split()[-4]) for r in rows) == total
