@@ -90,3 +90,6 @@ def test_demo_with_no_data_and_no_network_says_it_uses_builtin_items(tmp_path: P
     assert "Demo data: built-in synthetic sample (4 items written for the demo, not real data)" \
         in proc.stdout
     assert "PREFLAB_DEMO_DATA" in proc.stdout  # and how to get the real sample
+    # nothing serves with --no-serve: the output says how to start the app, not "Open <url>"
+    assert "Open http" not in proc.stdout
+    assert "preflab serve --workspace" in proc.stdout

@@ -93,8 +93,11 @@ def register(app: typer.Typer) -> None:
             table.add_row(user, password, role)
         console.print(table)
         url = f"http://{host}:{port}/projects/{info.project_id}"
-        console.print(f"Open [bold]{url}[/]")
-        if no_serve:
+        if no_serve:  # nothing serves the URL yet: say how to start it
+            console.print(f"Not serving (--no-serve). Start the app with [bold]preflab serve "
+                          f"--workspace {workspace} --port {port}[/], then open {url}",
+                          highlight=False, soft_wrap=True)
             return
+        console.print(f"Open [bold]{url}[/]")
         run_app(Settings(workspace=workspace, database_url=info.database_url, host=host,
                          port=port))
