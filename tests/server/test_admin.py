@@ -129,3 +129,43 @@ def test_batches_table_counts_items_per_batch(seeded: Seeded) -> None:
     rows = _rows(page, "batches")
     assert rows and all("built-in method" not in r for r in rows)
     assert sum(int(r.split()[-4]) for r in rows) == total
+
+
+def _key_help(html: str) -> dict[str, str]:
+    """Return the key → meaning rows of the task page's keyboard help."""
+
+    class _Help(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside, self.rows, self.cell = False, [], 0
+
+        def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+            if tag == "dialog" and dict(attrs).get("id") == "help-dialog":
+                self.inside = True
+            if self.inside and tag == "tr":
+                self.rows.append(["", ""])
+                self.cell = -1
+            if self.inside and tag == "td":
+                self.cell += 1
+
+        def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+            if tag == "dialog":
+                self.inside = False
+
+        def handle_data(self, data):  # type: ignore[no-untyped-def]
+            if self.inside and self.rows and self.cell >= 0:
+                self.rows[-1][self.cell] += data
+
+    p = _Help()
+    p.feed(html)
+    return {k.strip(): v.strip() for k, v in p.rows}
+
+
+def test_key_help_says_what_t_does_on_an_odd_scale(seeded: Seeded) -> None:
+    # the seeded project is a 5-point scale: `t` picks the middle point there, not a tie option
+    with make_client(seeded) as c:
+        login(c, "alice")
+        page = c.get(f"/projects/{seeded.project_id}/work", follow_redirects=True)
+    assert page.status_code == 200
+    keys = _key_help(page.text)
+    assert keys["t"] == "tie: the middle point, 3, on this scale"
