@@ -238,3 +238,21 @@ def test_new_importers_run_from_the_cli(tmp_path: Path) -> None:
         assert 0 == proc.returncode, proc.stderr
         assert judgments == json.loads(proc.stdout)["imports"][0]["counts"]["judgments"]
     assert 5 == _counts(ws)["judgments"]
+
+
+def test_summary_counts_records_the_workspace_already_held(hh_sample: Path, tmp_path: Path) -> None:
+    # the first 50 lines again, in a second file: their records are stored, not added twice
+    with gzip.open(hh_sample, "rt", encoding="utf-8") as f:
+        head = [next(f) for _ in range(50)]
+    rows = [json.loads(line) for line in head]
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(head), encoding="utf-8")
+    ws = str(tmp_path / "ws")
+    assert 0 == run_cli("import", "hh-rlhf", str(hh_sample), "--workspace", ws).returncode
+    proc = run_cli("import", "hh-rlhf", str(part), "--workspace", ws)
+    assert 0 == proc.returncode, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if "already stored (same id)" in x)
+    usable = [r for r in rows if r["chosen"].rsplit("\n\nAssistant:", 1)[1].strip()
+              and r["rejected"].rsplit("\n\nAssistant:", 1)[1].strip()]
+    # one prompt, two responses and one judgment per usable line, all already stored
+    assert int(line.split()[-2].replace(",", "")) == 4 * len(usable)

@@ -130,6 +130,12 @@ _RULE_PREFIXES = ("dropped_", "skipped_", "merged_")
 _SHOWN_NOTES = 20
 
 
+def _already_stored(counts: dict[str, int]) -> int:
+    """Return how many records the reader emitted that the store already held (not added)."""
+    return sum(max(0, counts.get(f"{t}_read", 0) - counts.get(t, 0))
+               for t in ("prompts", "responses", "judgments"))
+
+
 def _show(results: list[ImportResult], console: Console) -> None:
     table = Table(title="Import summary", title_justify="left")
     table.add_column("")
@@ -153,6 +159,9 @@ def _show(results: list[ImportResult], console: Console) -> None:
             )
             cells.append(f"{n:,}")
         table.add_row(label, *cells)
+    stored = [_already_stored(r.counts) for r in results]
+    if any(stored):  # records the file holds that the workspace had already (same content id)
+        table.add_row("already stored (same id)", *(f"{n:,}" for n in stored))
     console.print(table)
     for result in results:
         if result.project_created:
