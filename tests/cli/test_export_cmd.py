@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -13,12 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from trl.data_utils import extract_prompt, is_conversational
 
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFLAB_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "preflab.cli.main", *args],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
+from tests.cli_process import run_cli
+from tests.export_inputs import ECHO_ROWS, save_word_level_tokenizer
 
 
 def load_split_files(out: Path, fmt: str = "parquet") -> datasets.DatasetDict:
@@ -113,19 +106,8 @@ def test_tokenized_needs_a_tokenizer(hh_sample, tmp_path):
 def test_tokenized_export_with_a_tokenizer_saved_on_disk(hh_sample, tmp_path):
     import gzip
 
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     with gzip.open(hh_sample, "rt", encoding="utf-8") as f:
-        texts = list(f)
-    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    raw.normalizer = normalizers.Lowercase()
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train_from_iterator(texts, trainers.WordLevelTrainer(
-        vocab_size=2000, special_tokens=["[UNK]", "[PAD]", "</s>", "<|user|>", "<|assistant|>"]))
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", eos_token="</s>")
-    tok.chat_template = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} </s> {% endfor %}"
-    tok.save_pretrained(tmp_path / "tok")
+        save_word_level_tokenizer(list(f), tmp_path / "tok", vocab_size=2000)
     out = tmp_path / "rm"
     proc = run_cli("export", "--from", f"hh-rlhf:{hh_sample}", "--format", "tokenized", "--style", "conversational",
                    "--tokenizer", str(tmp_path / "tok"), "--max-length", "256", "--out", str(out), "--json")
@@ -204,15 +186,7 @@ def test_skip_leaves_bad_rows_out_and_counts_them_everywhere(hh_sample, tmp_path
     assert all(not r["prompt"].startswith("\n\nHuman:") and r["chosen"].startswith(" ") for r in rows)
 
 
-ECHO = [
-    {"chosen": "\n\nHuman: What are some words that rhyme with orange?\n\nAssistant: What are some words "
-               "that rhyme with orange? Almost none: door hinge is the usual near rhyme.",
-     "rejected": "\n\nHuman: What are some words that rhyme with orange?\n\nAssistant: Banana."},
-    {"chosen": "\n\nHuman: Can you help me plan a trip?\n\nAssistant: Sure, where to?\n\nHuman: I want to "
-               "visit Lisbon in the spring.\n\nAssistant: Spring is a fine time: mild weather and fewer crowds.",
-     "rejected": "\n\nHuman: Can you help me plan a trip?\n\nAssistant: Sure, where to?\n\nHuman: I want to "
-                 "visit Lisbon in the spring.\n\nAssistant: I want to visit Lisbon in the spring."},
-]
+ECHO = ECHO_ROWS[1:]  # the two echoing rows
 
 
 @pytest.mark.parametrize("args", [

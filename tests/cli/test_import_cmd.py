@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from preflab.store.engine import make_engine
 from preflab.store.queries import count_rows, read_judgments
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFLAB_")}
-    full_env.update(env or {})
-    full_env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "preflab.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=300,
-        check=False,
-    )
+from tests.cli_process import run_cli
 
 
 def _counts(workspace: Path) -> dict[str, int]:

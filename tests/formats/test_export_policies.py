@@ -29,21 +29,9 @@ from preflab.formats.trl import (
     write_trl_unpaired,
 )
 from preflab.records import PAIR_SCHEMA, UNPAIRED_SCHEMA
+from tests.export_inputs import ECHO_ROWS
 
-# --- HH-shaped input: an echoing chosen answer, a parroting rejected one ---------------------
-
-ECHO_ROWS = [
-    {"chosen": "\n\nHuman: How long should I boil an egg for a soft yolk?\n\nAssistant: About six minutes "
-               "in water that is already boiling, then cool it under cold water.",
-     "rejected": "\n\nHuman: How long should I boil an egg for a soft yolk?\n\nAssistant: Twenty minutes."},
-    {"chosen": "\n\nHuman: What are some words that rhyme with orange?\n\nAssistant: What are some words "
-               "that rhyme with orange? Almost none: door hinge is the usual near rhyme.",
-     "rejected": "\n\nHuman: What are some words that rhyme with orange?\n\nAssistant: Banana."},
-    {"chosen": "\n\nHuman: Can you help me plan a trip?\n\nAssistant: Sure, where to?\n\nHuman: I want to "
-               "visit Lisbon in the spring.\n\nAssistant: Spring is a fine time: mild weather and fewer crowds.",
-     "rejected": "\n\nHuman: Can you help me plan a trip?\n\nAssistant: Sure, where to?\n\nHuman: I want to "
-                 "visit Lisbon in the spring.\n\nAssistant: I want to visit Lisbon in the spring."},
-]
+# --- HH-shaped input (tests/export_inputs.py): an echoing chosen answer, a parroting rejected one
 
 
 @pytest.fixture

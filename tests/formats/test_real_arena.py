@@ -10,26 +10,16 @@ earlier turns; side A for ties).
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflab.formats.registry import read
-from tests.data_catalog import data_file
+from tests.formats.real_files import norm, norm_turns, prompt_turns, read_both, reason_counts
 
 FILE = "arena/chatbot_arena_conversations.parquet"
 _OUTCOME = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "both_bad"}
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
-
-
-def _turns(conv: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
-    return tuple((m["role"], _norm(m["content"])) for m in conv)
 
 
 def independent(path: Path) -> tuple[int, Counter[str], Counter[Any]]:
@@ -56,31 +46,28 @@ def independent(path: Path) -> tuple[int, Counter[str], Counter[Any]]:
             reasons["dropped_identical"] += 1
             continue
         context = (b if r["winner"] == "model_b" else a)[:-1]
-        battles[(_turns(context), _norm(a[-1]["content"]), r["model_a"], _norm(b[-1]["content"]),
+        battles[(norm_turns(context), norm(a[-1]["content"]), r["model_a"], norm(b[-1]["content"]),
                  r["model_b"], _OUTCOME[r["winner"]])] += 1
     return table.num_rows, reasons, battles
 
 
 @pytest.fixture(scope="module")
 def arena():
-    path = data_file(FILE)
-    return independent(path), read("arena", path)
+    return read_both(FILE, "arena", independent)
 
 
 def test_rows_and_reasons_match_the_file(arena) -> None:
     (rows, reasons, battles), chunk = arena
     assert chunk.counts["rows"] == rows
-    counted = {k: v for k, v in chunk.counts.items() if k.startswith(("dropped_", "skipped_"))}
-    assert counted == dict(reasons)
+    assert reason_counts(chunk) == dict(reasons)
     assert chunk.judgments.num_rows == sum(battles.values())
 
 
 def test_winner_ties_both_bad_and_context_match_the_file(arena) -> None:
     (_, _, battles), chunk = arena
-    resp = {r["response_id"]: (_norm(r["content"]), r["model"])
+    resp = {r["response_id"]: (norm(r["content"]), r["model"])
             for r in chunk.responses.select(["response_id", "content", "model"]).to_pylist()}
-    prompt = {p["prompt_id"]: _turns(p["messages"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
+    prompt = prompt_turns(chunk)
     got: Counter[Any] = Counter()
     for j in chunk.judgments.select(["prompt_id", "response_ids", "pairwise"]).to_pylist():
         id_a, id_b = j["response_ids"]

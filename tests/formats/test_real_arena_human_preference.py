@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import csv
 import json
-import unicodedata
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from preflab.formats.registry import read
-from tests.data_catalog import data_file
+from tests.formats.real_files import norm_bare_cr, prompt_turns, read_both, response_texts
 
 FILE = "arena/arena-human-preference-55k-train.csv"
 
 
 def _norm(text: str) -> str:
-    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    return norm_bare_cr(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
 
 
 def independent(path) -> tuple[int, Counter[str], Counter[Any]]:
@@ -62,8 +59,7 @@ def independent(path) -> tuple[int, Counter[str], Counter[Any]]:
 
 @pytest.fixture(scope="module")
 def arena():
-    path = data_file(FILE)
-    return independent(path), read("arena-human-preference", path)
+    return read_both(FILE, "arena-human-preference", independent)
 
 
 def test_rows_skips_and_drops_match_the_file(arena) -> None:
@@ -76,9 +72,8 @@ def test_rows_skips_and_drops_match_the_file(arena) -> None:
 
 def test_every_judgment_matches_its_battle(arena) -> None:
     (_, _, judged), chunk = arena
-    text = {r["response_id"]: _norm(r["content"]) for r in chunk.responses.to_pylist()}
-    prompt = {p["prompt_id"]: tuple((m["role"], _norm(m["content"])) for m in p["messages"])
-              for p in chunk.prompts.to_pylist()}
+    text = response_texts(chunk, _norm)
+    prompt = prompt_turns(chunk, _norm)
     got: Counter[Any] = Counter()
     for j in chunk.judgments.to_pylist():
         a, b = j["response_ids"]

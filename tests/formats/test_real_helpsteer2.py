@@ -13,26 +13,22 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from preflab.formats.registry import read
 from tests.data_catalog import data_file
+from tests.formats.real_files import norm, prompt_turns, response_texts
 
 ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 _TURN = re.compile(r"<extra_id_1>(User|Assistant)\n?")
 
 
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
-
-
 def _messages(prompt: str) -> tuple[tuple[str, str], ...]:
     parts = _TURN.split(prompt)
-    out = [("user", _norm(parts[0]))]
-    out += [("user" if parts[i] == "User" else "assistant", _norm(parts[i + 1]))
+    out = [("user", norm(parts[0]))]
+    out += [("user" if parts[i] == "User" else "assistant", norm(parts[i + 1]))
             for i in range(1, len(parts), 2)]
     return tuple(out)
 
@@ -43,17 +39,13 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _lookups(chunk: Any) -> tuple[dict[str, str], dict[str, Any]]:
-    text = {r["response_id"]: _norm(r["content"])
-            for r in chunk.responses.select(["response_id", "content"]).to_pylist()}
-    prompt = {p["prompt_id"]: tuple((m["role"], m["content"]) for m in p["messages"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
-    return text, prompt
+    return response_texts(chunk), prompt_turns(chunk, str)  # prompt turns as stored
 
 
 def test_ratings_file_scores_match_the_file() -> None:
     path = data_file("helpsteer2/validation.jsonl.gz")
     rows = _rows(path)
-    expected = Counter((_messages(r["prompt"]), _norm(r["response"]),
+    expected = Counter((_messages(r["prompt"]), norm(r["response"]),
                         tuple(float(r[a]) for a in ATTRIBUTES)) for r in rows)
     chunk = read("helpsteer2", path)
     assert chunk.counts["rows"] == len(rows) == chunk.judgments.num_rows
@@ -76,7 +68,7 @@ def test_preference_file_sides_strengths_and_ties_match_the_file() -> None:
             continue
         s = int(r["preference_strength"])
         side = None if s == 0 else (1 if s < 0 else 2)
-        expected[(_messages(r["prompt"]), _norm(r["response_1"]), _norm(r["response_2"]), side, abs(s))] += 1
+        expected[(_messages(r["prompt"]), norm(r["response_1"]), norm(r["response_2"]), side, abs(s))] += 1
     chunk = read("helpsteer2", path)
     assert chunk.counts["rows"] == len(rows)
     assert chunk.counts.get("dropped_identical", 0) == identical

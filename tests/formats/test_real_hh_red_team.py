@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import unicodedata
 from collections import Counter
 from typing import Any
 
@@ -19,13 +18,10 @@ import pytest
 
 from preflab.formats.registry import read
 from tests.data_catalog import data_file
+from tests.formats.real_files import norm_bare_cr, prompt_turns, response_texts
 
 FILE = "hh-rlhf/red_team_attempts.jsonl.gz"
 _SPLIT = re.compile(r"\n\n(Human|Assistant):")
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
 def _turns(text: str) -> list[tuple[str, str]] | str:
@@ -59,8 +55,8 @@ def red_team():
         if isinstance(turns, str):
             drops[turns] += 1
             continue
-        prompt = tuple((r, _norm(t)) for r, t in turns[:-1])
-        expected[(prompt, _norm(turns[-1][1]), a.get("rating"),
+        prompt = tuple((r, norm_bare_cr(t)) for r, t in turns[:-1])
+        expected[(prompt, norm_bare_cr(turns[-1][1]), a.get("rating"),
                   a.get("min_harmlessness_score_transcript"))] += 1
     return attempts, drops, expected, read("hh-red-team", path)
 
@@ -75,9 +71,8 @@ def test_attempts_and_drops_match_the_file(red_team) -> None:
 
 def test_every_answer_keeps_its_two_scores(red_team) -> None:
     _, _, expected, chunk = red_team
-    text = {r["response_id"]: _norm(r["content"]) for r in chunk.responses.to_pylist()}
-    prompt = {p["prompt_id"]: tuple((m["role"], _norm(m["content"])) for m in p["messages"])
-              for p in chunk.prompts.to_pylist()}
+    text = response_texts(chunk, norm_bare_cr)
+    prompt = prompt_turns(chunk, norm_bare_cr)
     per_line: dict[int, dict[str, Any]] = {}
     for j in chunk.judgments.to_pylist():
         (s,) = j["rating"]["scores"]

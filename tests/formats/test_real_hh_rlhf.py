@@ -21,6 +21,9 @@ import pytest
 
 from preflab.formats.registry import read
 from tests.data_catalog import data_file
+from tests.cli_process import run_cli
+from tests.export_inputs import save_word_level_tokenizer
+from tests.formats.real_files import prompt_turns, response_texts
 
 FILES = [
     "hh-rlhf/harmless-base-test-first400.jsonl.gz",
@@ -105,10 +108,7 @@ def independent(path: Path, merge: bool = False) -> tuple[int, Counter[str], dic
 
 def imported_pairs(chunk: Any) -> Counter[Any]:
     """The reader's judgments as (prompt turns, preferred text, other text)."""
-    text = dict(zip(chunk.responses.column("response_id").to_pylist(),
-                    chunk.responses.column("content").to_pylist(), strict=True))
-    prompt = {p["prompt_id"]: tuple((m["role"], m["content"]) for m in p["messages"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
+    text, prompt = response_texts(chunk, str), prompt_turns(chunk, str)  # texts as stored
     out: Counter[Any] = Counter()
     for j in chunk.judgments.select(["prompt_id", "response_ids", "pairwise"]).to_pylist():
         preferred = j["pairwise"]["preferred"]
@@ -185,36 +185,19 @@ EXPORTED_FILES = ["hh-rlhf/harmless-base-test-first400.jsonl.gz", "hh-rlhf/harml
 
 
 def _cli(*args: str) -> Any:
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFLAB_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "preflab.cli.main", *args], capture_output=True,
-                          text=True, env=env, timeout=600, check=False)
+    return run_cli(*args, timeout=600)
 
 
 @pytest.fixture(scope="module", params=EXPORTED_FILES, ids=["sample", "harmless-base", "helpful-base"])
 def hh_workspace(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """(workspace holding the imported file, its pair count, a word-level tokenizer folder)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     path = data_file(request.param)
     ws = tmp_path_factory.mktemp("ws")
     proc = _cli("import", "hh-rlhf", str(path), "--workspace", str(ws), "--json")
     assert proc.returncode == 0, proc.stderr
     (_, _, _, pairs) = independent(path)
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-        raw.normalizer = normalizers.Lowercase()
-        raw.pre_tokenizer = pre_tokenizers.Whitespace()
-        raw.train_from_iterator(f, trainers.WordLevelTrainer(
-            vocab_size=4000, special_tokens=["[UNK]", "[PAD]", "</s>", "<|user|>", "<|assistant|>"]))
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", eos_token="</s>")
-    tok.chat_template = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} </s> {% endfor %}"
-    tok.save_pretrained(ws / "tokenizer")
+        save_word_level_tokenizer(f, ws / "tokenizer", vocab_size=4000)
     return ws, sum(pairs.values()), ws / "tokenizer"
 
 

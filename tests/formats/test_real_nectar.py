@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from preflab.formats.registry import read
-from tests.data_catalog import data_file
+from tests.formats.real_files import prompt_turns, read_both, response_texts
 
 FILE = "nectar/rlaif.parquet"
 _MARK = re.compile(r"\n\n(Human|Assistant):")
@@ -82,8 +81,7 @@ def independent(path: Path) -> tuple[int, Counter[str], Counter[Any]]:
 
 @pytest.fixture(scope="module")
 def nectar():
-    path = data_file(FILE)
-    return independent(path), read("nectar", path)
+    return read_both(FILE, "nectar", independent)
 
 
 def test_rows_and_drops_match_the_file(nectar) -> None:
@@ -97,10 +95,8 @@ def test_rows_and_drops_match_the_file(nectar) -> None:
 
 def test_rankings_follow_gpt4_ranks_best_first(nectar) -> None:
     (_, _, rankings), chunk = nectar
-    text = {r["response_id"]: r["content"].strip()
-            for r in chunk.responses.select(["response_id", "content"]).to_pylist()}
-    prompt = {p["prompt_id"]: tuple((m["role"], m["content"]) for m in p["messages"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
+    text = response_texts(chunk, str.strip)
+    prompt = prompt_turns(chunk, str)  # turns as stored
     got: Counter[Any] = Counter()
     for j in chunk.judgments.select(["prompt_id", "ranking"]).to_pylist():
         got[(prompt[j["prompt_id"]], tuple(tuple(sorted(text[r] for r in g)) for g in j["ranking"]))] += 1

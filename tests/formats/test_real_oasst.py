@@ -17,6 +17,7 @@ import pytest
 
 from preflab.formats.registry import read
 from tests.data_catalog import data_file
+from tests.formats.real_files import prompt_turns, response_texts
 
 _ROLE = {"prompter": "user", "assistant": "assistant"}
 FILES = ["oasst/en_100_tree.jsonl", "oasst/en_100_message.jsonl"]
@@ -58,10 +59,7 @@ def independent(path: Path) -> tuple[int, Counter[Any], Counter[str], dict[str, 
 
 
 def imported(chunk: Any) -> Counter[Any]:
-    text = dict(zip(chunk.responses.column("response_id").to_pylist(),
-                    chunk.responses.column("content").to_pylist(), strict=True))
-    prompt = {p["prompt_id"]: tuple((m["role"], m["content"]) for m in p["messages"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
+    text, prompt = response_texts(chunk, str), prompt_turns(chunk, str)  # texts as stored
     out: Counter[Any] = Counter()
     for j in chunk.judgments.select(["prompt_id", "kind", "ranking"]).to_pylist():
         assert j["kind"] == "ranking"

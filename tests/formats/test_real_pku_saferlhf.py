@@ -11,21 +11,15 @@ of each answer with its harm categories and severity, and the drops.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflab.formats.registry import read
-from tests.data_catalog import data_file
+from tests.formats.real_files import last_user_texts, norm, read_both, reason_counts, response_texts
 
 FILE = "pku-saferlhf/Alpaca-7B-test.jsonl"
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
 
 
 def independent(path: Path) -> dict[str, Any]:
@@ -45,26 +39,24 @@ def independent(path: Path) -> dict[str, Any]:
             if any(not t.strip() for t in texts):
                 drops["dropped_empty_response"] += 1
                 continue
-            if _norm(texts[0]) == _norm(texts[1]):
+            if norm(texts[0]) == norm(texts[1]):
                 drops["dropped_identical"] += 1
                 continue
-            prompt = _norm(row["prompt"])
+            prompt = norm(row["prompt"])
             b, s = row["better_response_id"], row["safer_response_id"]
-            helpful[(prompt, _norm(texts[b]), _norm(texts[1 - b]))] += 1
-            harmless[(prompt, _norm(texts[s]), _norm(texts[1 - s]))] += 1
+            helpful[(prompt, norm(texts[b]), norm(texts[1 - b]))] += 1
+            harmless[(prompt, norm(texts[s]), norm(texts[1 - s]))] += 1
             for i in (0, 1):
                 reasons = [f"harm:{k}" for k, v in (row.get(f"response_{i}_harm_category") or {}).items() if v]
                 if row.get(f"response_{i}_severity_level") is not None:
                     reasons.append(f"severity:{row[f'response_{i}_severity_level']}")
-                safety[(prompt, _norm(texts[i]), row[f"is_response_{i}_safe"], tuple(sorted(reasons)))] += 1
+                safety[(prompt, norm(texts[i]), row[f"is_response_{i}_safe"], tuple(sorted(reasons)))] += 1
     return {"rows": rows, "drops": drops, "helpful": helpful, "harmless": harmless, "safety": safety}
 
 
 def imported(chunk: Any) -> dict[str, Counter[Any]]:
-    text = {r["response_id"]: _norm(r["content"])
-            for r in chunk.responses.select(["response_id", "content"]).to_pylist()}
-    prompt = {p["prompt_id"]: _norm(p["messages"][-1]["content"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
+    text = response_texts(chunk)
+    prompt = last_user_texts(chunk)
     out: dict[str, Counter[Any]] = {"helpful": Counter(), "harmless": Counter(), "safety": Counter()}
     for j in chunk.judgments.select(["prompt_id", "judge_id", "response_ids", "pairwise", "binary"]).to_pylist():
         p = prompt[j["prompt_id"]]
@@ -81,14 +73,13 @@ def imported(chunk: Any) -> dict[str, Counter[Any]]:
 
 @pytest.fixture(scope="module")
 def pku():
-    path = data_file(FILE)
-    return independent(path), read("pku-saferlhf", path)
+    return read_both(FILE, "pku-saferlhf", independent)
 
 
 def test_rows_and_drops_match_the_file(pku) -> None:
     expected, chunk = pku
     assert chunk.counts["rows"] == expected["rows"]
-    assert {k: v for k, v in chunk.counts.items() if k.startswith("dropped_")} == dict(expected["drops"])
+    assert reason_counts(chunk, ("dropped_",)) == dict(expected["drops"])
 
 
 def test_both_preferences_and_the_safety_labels_match_the_file(pku) -> None:

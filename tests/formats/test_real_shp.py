@@ -9,21 +9,15 @@ card's fields: ``labels`` 1 = comment A preferred, the score ratio, repeated com
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflab.formats.registry import read
-from tests.data_catalog import data_file
+from tests.formats.real_files import last_user_texts, norm, read_both, reason_counts, response_texts
 
 FILE = "shp/askacademia-test.json"
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
 
 
 def independent(path: Path) -> tuple[int, Counter[str], Counter[Any]]:
@@ -45,30 +39,26 @@ def independent(path: Path) -> tuple[int, Counter[str], Counter[Any]]:
                 reasons["dropped_identical"] += 1
                 continue
             won, lost = (a, b) if r["labels"] == 1 else (b, a)
-            pairs[(_norm(r["history"]), _norm(won), _norm(lost), f"score_ratio={r['score_ratio']:g}")] += 1
+            pairs[(norm(r["history"]), norm(won), norm(lost), f"score_ratio={r['score_ratio']:g}")] += 1
     return rows, reasons, pairs
 
 
 @pytest.fixture(scope="module")
 def shp():
-    path = data_file(FILE)
-    return independent(path), read("shp", path)
+    return read_both(FILE, "shp", independent)
 
 
 def test_rows_and_reasons_match_the_file(shp) -> None:
     (rows, reasons, pairs), chunk = shp
     assert chunk.counts["rows"] == rows
-    counted = {k: v for k, v in chunk.counts.items() if k.startswith(("dropped_", "skipped_"))}
-    assert counted == dict(reasons)
+    assert reason_counts(chunk) == dict(reasons)
     assert chunk.judgments.num_rows == sum(pairs.values())
 
 
 def test_preferred_comment_and_score_ratio_match_the_file(shp) -> None:
     (_, _, pairs), chunk = shp
-    text = {r["response_id"]: _norm(r["content"])
-            for r in chunk.responses.select(["response_id", "content"]).to_pylist()}
-    prompt = {p["prompt_id"]: _norm(p["messages"][-1]["content"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
+    text = response_texts(chunk)
+    prompt = last_user_texts(chunk)
     got: Counter[Any] = Counter()
     for j in chunk.judgments.select(["prompt_id", "response_ids", "pairwise", "comment"]).to_pylist():
         preferred = j["pairwise"]["preferred"]

@@ -10,28 +10,12 @@ implicit row is the messages chosen and rejected share.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from typing import Any
 
 from preflab.formats.registry import read
 from tests.data_catalog import data_file
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
-
-
-def _msgs(messages: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
-    return tuple((m["role"], _norm(m["content"])) for m in messages)
-
-
-def _lookups(chunk: Any) -> tuple[dict[str, str], dict[str, Any]]:
-    text = {r["response_id"]: _norm(r["content"])
-            for r in chunk.responses.select(["response_id", "content"]).to_pylist()}
-    prompt = {p["prompt_id"]: _msgs(p["messages"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
-    return text, prompt
+from tests.formats.real_files import norm, norm_turns, prompt_turns, response_texts
 
 
 def test_preference_rows_keep_the_chosen_side_and_the_shared_prompt() -> None:
@@ -49,11 +33,11 @@ def test_preference_rows_keep_the_chosen_side_and_the_shared_prompt() -> None:
         if i == len(c) == len(j) or c[i]["content"].strip() == j[i]["content"].strip():
             identical += 1  # the documented rule: chosen equals rejected is dropped and counted
             continue
-        expected[(_msgs(c[:i]), _norm(c[i]["content"]), _norm(j[i]["content"]))] += 1
+        expected[(norm_turns(c[:i]), norm(c[i]["content"]), norm(j[i]["content"]))] += 1
     chunk = read("trl-preference", path)
     assert chunk.counts["rows"] == len(rows)
     assert chunk.counts.get("dropped_identical", 0) == identical
-    text, prompt = _lookups(chunk)
+    text, prompt = response_texts(chunk), prompt_turns(chunk)
     got: Counter[Any] = Counter()
     for jd in chunk.judgments.select(["prompt_id", "response_ids", "pairwise"]).to_pylist():
         chosen, rejected = jd["response_ids"]
@@ -67,10 +51,10 @@ def test_unpaired_rows_keep_their_label() -> None:
 
     path = data_file("trl/kto-mix-14k-test.parquet")
     rows = pq.read_table(path, columns=["prompt", "completion", "label"]).to_pylist()
-    expected = Counter((_msgs(r["prompt"]), _norm(r["completion"][0]["content"]), r["label"]) for r in rows)
+    expected = Counter((norm_turns(r["prompt"]), norm(r["completion"][0]["content"]), r["label"]) for r in rows)
     chunk = read("trl-unpaired", path)
     assert chunk.counts["rows"] == len(rows)
-    text, prompt = _lookups(chunk)
+    text, prompt = response_texts(chunk), prompt_turns(chunk)
     got = Counter((prompt[j["prompt_id"]], text[j["binary"]["response_id"]], j["binary"]["label"])
                   for j in chunk.judgments.select(["prompt_id", "binary"]).to_pylist())
     assert got == expected

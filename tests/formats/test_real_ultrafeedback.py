@@ -10,22 +10,16 @@ and ``overall_score``; empty and repeated completions dropped.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflab.formats.registry import read
-from tests.data_catalog import data_file
+from tests.formats.real_files import last_user_texts, norm, read_both
 
 FILE = "ultrafeedback/false_qa.jsonl"
 ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
 
 
 def _rating(value: Any) -> float | None:
@@ -48,7 +42,7 @@ def independent(path: Path) -> tuple[int, Counter[str], dict[Any, dict[str, floa
                 continue
             rows += 1
             r = json.loads(line)
-            prompt = _norm(r["instruction"])
+            prompt = norm(r["instruction"])
             seen: set[tuple[str, Any]] = set()
             kept: dict[Any, dict[str, float]] = {}
             row_counts: Counter[str] = Counter()
@@ -57,7 +51,7 @@ def independent(path: Path) -> tuple[int, Counter[str], dict[Any, dict[str, floa
                 if not text or not text.strip():
                     row_counts["dropped_empty_response"] += 1
                     continue
-                key = (_norm(text), c.get("model"))
+                key = (norm(text), c.get("model"))
                 if key in seen:
                     row_counts["dropped_duplicate_completion"] += 1
                     continue
@@ -84,8 +78,7 @@ def independent(path: Path) -> tuple[int, Counter[str], dict[Any, dict[str, floa
 
 @pytest.fixture(scope="module")
 def uf():
-    path = data_file(FILE)
-    return independent(path), read("ultrafeedback", path)
+    return read_both(FILE, "ultrafeedback", independent)
 
 
 def test_rows_and_drops_match_the_file(uf) -> None:
@@ -99,11 +92,10 @@ def test_rows_and_drops_match_the_file(uf) -> None:
 def test_every_score_of_every_completion_matches_the_file(uf) -> None:
     (_, _, scores), chunk = uf
     resp = {r["response_id"]: r for r in chunk.responses.select(["response_id", "content", "model"]).to_pylist()}
-    prompt = {p["prompt_id"]: _norm(p["messages"][-1]["content"])
-              for p in chunk.prompts.select(["prompt_id", "messages"]).to_pylist()}
+    prompt = last_user_texts(chunk)
     got: dict[Any, dict[str, float]] = {}
     for j in chunk.judgments.select(["prompt_id", "judge_id", "rating"]).to_pylist():
         for s in j["rating"]["scores"]:
             r = resp[s["response_id"]]
-            got.setdefault((prompt[j["prompt_id"]], _norm(r["content"]), r["model"]), {})[s["attribute"]] = s["score"]
+            got.setdefault((prompt[j["prompt_id"]], norm(r["content"]), r["model"]), {})[s["attribute"]] = s["score"]
     assert got == {k: v for k, v in scores.items() if v}

@@ -8,7 +8,6 @@ card's columns: the prompt is the messages before chosen's answer; both scores a
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from typing import Any
 
@@ -17,12 +16,9 @@ import pytest
 from preflab.derive import derive
 from preflab.formats.registry import read
 from tests.data_catalog import data_file
+from tests.formats.real_files import norm_bare_cr, norm_turns, prompt_turns, response_texts
 
 FILE = "ultrafeedback/ultrafeedback_binarized-test_prefs.parquet"
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +35,12 @@ def ufb():
             drops["dropped_divergent"] += 1
         elif not c[-1]["content"].strip() or not j[-1]["content"].strip():
             drops["dropped_empty_response"] += 1
-        elif _norm(c[-1]["content"]) == _norm(j[-1]["content"]):
+        elif norm_bare_cr(c[-1]["content"]) == norm_bare_cr(j[-1]["content"]):
             drops["dropped_identical"] += 1
         else:
-            prompt = tuple((m["role"], _norm(m["content"])) for m in c[:-1])
-            expected[(prompt, _norm(c[-1]["content"]), r["score_chosen"],
-                      _norm(j[-1]["content"]), r["score_rejected"])] += 1
+            prompt = norm_turns(c[:-1], norm_bare_cr)
+            expected[(prompt, norm_bare_cr(c[-1]["content"]), r["score_chosen"],
+                      norm_bare_cr(j[-1]["content"]), r["score_rejected"])] += 1
     return rows, drops, expected, read("ultrafeedback-binarized", path)
 
 
@@ -57,9 +53,8 @@ def test_rows_and_drops_match_the_file(ufb) -> None:
 
 def test_every_score_is_kept_on_its_answer(ufb) -> None:
     _, _, expected, chunk = ufb
-    text = {r["response_id"]: _norm(r["content"]) for r in chunk.responses.to_pylist()}
-    prompt = {p["prompt_id"]: tuple((m["role"], _norm(m["content"])) for m in p["messages"])
-              for p in chunk.prompts.to_pylist()}
+    text = response_texts(chunk, norm_bare_cr)
+    prompt = prompt_turns(chunk, norm_bare_cr)
     got: Counter[Any] = Counter()
     for j in chunk.judgments.to_pylist():
         (c, sc), (r, sr) = [(s["response_id"], s["score"]) for s in j["rating"]["scores"]]
@@ -74,11 +69,10 @@ def test_derive_pairs_prefer_the_higher_score_with_its_margin(ufb) -> None:
     for (prompt, c, sc, r, sr), n in expected.items():
         rows_of.setdefault(prompt, []).extend([(c, sc, r, sr)] * n)
     result = derive(chunk.prompts, chunk.responses, chunk.judgments)
-    prompt = {p["prompt_id"]: tuple((m["role"], _norm(m["content"])) for m in p["messages"])
-              for p in chunk.prompts.to_pylist()}
+    prompt = prompt_turns(chunk, norm_bare_cr)
     got: dict[Any, list[Any]] = {}
     for p in result.pairs.select(["prompt_id", "chosen", "rejected", "margin"]).to_pylist():
-        got.setdefault(prompt[p["prompt_id"]], []).append((_norm(p["chosen"]), _norm(p["rejected"]), p["margin"]))
+        got.setdefault(prompt[p["prompt_id"]], []).append((norm_bare_cr(p["chosen"]), norm_bare_cr(p["rejected"]), p["margin"]))
     for key, rows in rows_of.items():
         if len(rows) == 1:
             ((c, sc, r, sr),) = rows

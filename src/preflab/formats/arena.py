@@ -35,10 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from preflab.errors import UsageError
 from preflab.formats.base import ImportChunk
-from preflab.formats.chunk_builder import ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.chunk_builder import ChunkBuilder, two_point
+from preflab.formats.driver import check_choice, read_file
 from preflab.formats.fields import (
     RowError,
     describe,
@@ -47,11 +46,11 @@ from preflab.formats.fields import (
     get_str,
     optional_str,
 )
-from preflab.formats.streams import iter_rows
 
-__all__ = ["MultiTurnRule", "make_parser", "read_arena"]
+__all__ = ["MULTI_TURN_RULES", "MultiTurnRule", "make_parser", "read_arena", "vote"]
 
 MultiTurnRule = Literal["preferred_context", "drop"]
+MULTI_TURN_RULES = ("preferred_context", "drop")
 _WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 
 
@@ -73,6 +72,20 @@ def _conversation(row: dict[str, Any], key: str) -> list[dict[str, str]]:
     return messages
 
 
+def vote(winner: str, id_a: str, id_b: str) -> dict[str, Any]:
+    """Return the 2-point ``pairwise`` value of an arena verdict on the responses (A, B).
+
+    ``winner`` is ``model_a``, ``model_b``, ``tie`` or anything else for both bad.
+    """
+    if winner == "model_a":
+        return two_point(id_a)
+    if winner == "model_b":
+        return two_point(id_b)
+    if winner == "tie":
+        return two_point(tie=True)
+    return two_point(both_bad=True)
+
+
 def make_parser(multi_turn: MultiTurnRule) -> Any:
     """Return a row parser for battles following the ``multi_turn`` rule (see module doc)."""
 
@@ -87,16 +100,11 @@ def make_parser(multi_turn: MultiTurnRule) -> Any:
         conv_a = _conversation(row, "conversation_a")
         conv_b = _conversation(row, "conversation_b")
         question_id = optional_str(row, "question_id")
-        if question_id is not None:
-            first = b.claim_source("arena-battle", question_id)
-            if first is not None:
-                b.note(
-                    "skipped_repeated_source",
-                    f"battle {question_id!r} was already read at line {first}; "
-                    "the first occurrence wins, this one is skipped",
-                    field="question_id",
-                )
-                return
+        if question_id is not None and b.skip_repeated_source(
+            "arena-battle", question_id,
+            seen=f"battle {question_id!r} was already read", field="question_id",
+        ):
+            return
         users_a = [m for m in conv_a if m["role"] != "assistant"]
         users_b = [m for m in conv_b if m["role"] != "assistant"]
         if users_a != users_b:
@@ -142,27 +150,12 @@ def make_parser(multi_turn: MultiTurnRule) -> Any:
             # Unix seconds up to the year 9999 (what datetime can hold)
             seconds = get_number(row, "tstamp", lo=0, hi=253_402_300_799)
             submitted = datetime.fromtimestamp(seconds, tz=UTC)
-        pairwise: dict[str, Any] = {
-            "scale": 2,
-            "preferred": None,
-            "strength": 0,
-            "tie": False,
-            "both_bad": False,
-        }
-        if winner == "model_a":
-            pairwise.update(preferred=id_a, strength=1)
-        elif winner == "model_b":
-            pairwise.update(preferred=id_b, strength=1)
-        elif winner == "tie":
-            pairwise["tie"] = True
-        else:
-            pairwise["both_bad"] = True
         b.add_judgment(
             prompt_id=prompt_id,
             response_ids=[id_a, id_b],
             kind="pairwise",
             judge_id=judge_id,
-            pairwise=pairwise,
+            pairwise=vote(winner, id_a, id_b),
             submitted_at=submitted,
             flags=flags,
             id_extra=question_id,
@@ -188,15 +181,9 @@ def read_arena(
         max_problems: problems collected before giving up.
         multi_turn: ``preferred_context`` or ``drop`` (see module doc).
     """
-    if multi_turn not in ("preferred_context", "drop"):
-        raise UsageError(
-            f"multi_turn must be preferred_context or drop, got {multi_turn!r}",
-            field="multi_turn",
-            value=multi_turn,
-        )
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    check_choice("multi_turn", multi_turn, MULTI_TURN_RULES)
+    return read_file(
+        path,
         make_parser(multi_turn),
         format="arena",
         chunk_size=chunk_size,

@@ -42,13 +42,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from preflab.errors import UsageError
-from preflab.formats.arena import MultiTurnRule
+from preflab.formats.arena import MULTI_TURN_RULES, MultiTurnRule, vote
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.driver import check_choice, read_file
 from preflab.formats.fields import RowError, describe, get_number, get_str, optional_str
-from preflab.formats.streams import iter_rows
 
 __all__ = ["JUDGE_ID", "make_parser", "read_arena_human_preference"]
 
@@ -132,16 +130,10 @@ def make_parser(multi_turn: MultiTurnRule) -> Any:
                 else:
                     sides[k - 1] = fixed
         battle_id = optional_str(row, "id")
-        if battle_id is not None:
-            first = b.claim_source("arena-battle", battle_id)
-            if first is not None:
-                b.note(
-                    "skipped_repeated_source",
-                    f"battle {battle_id!r} was already read at line {first}; "
-                    "the first occurrence wins, this one is skipped",
-                    field="id",
-                )
-                return
+        if battle_id is not None and b.skip_repeated_source(
+            "arena-battle", battle_id, seen=f"battle {battle_id!r} was already read", field="id"
+        ):
+            return
         where = f"battle {battle_id!r}: " if battle_id is not None else ""
         for key, turns in zip(("response_a", "response_b"), sides, strict=True):
             if _blank(turns[-1]):
@@ -186,21 +178,12 @@ def make_parser(multi_turn: MultiTurnRule) -> Any:
             b.note("replaced_lone_surrogates",
                    f"{where}lone UTF-16 surrogates in the JSON text replaced by U+FFFD")
         b.add_judge(JUDGE_ID, "human", name="Chatbot Arena voters", vendor="lmsys chatbot arena")
-        pairwise: dict[str, Any] = {
-            "scale": 2, "preferred": None, "strength": 0, "tie": False, "both_bad": False,
-        }
-        if winner == "model_a":
-            pairwise.update(preferred=id_a, strength=1)
-        elif winner == "model_b":
-            pairwise.update(preferred=id_b, strength=1)
-        else:
-            pairwise["tie"] = True
         b.add_judgment(
             prompt_id=prompt_id,
             response_ids=[id_a, id_b],
             kind="pairwise",
             judge_id=JUDGE_ID,
-            pairwise=pairwise,
+            pairwise=vote(winner, id_a, id_b),
             flags=flags,
             id_extra=battle_id,
         )
@@ -228,15 +211,9 @@ def read_arena_human_preference(
     Raises:
         UsageError: an unknown ``multi_turn`` rule.
     """
-    if multi_turn not in ("preferred_context", "drop"):
-        raise UsageError(
-            f"multi_turn must be preferred_context or drop, got {multi_turn!r}",
-            field="multi_turn",
-            value=multi_turn,
-        )
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    check_choice("multi_turn", multi_turn, MULTI_TURN_RULES)
+    return read_file(
+        path,
         make_parser(multi_turn),
         format="arena-human-preference",
         chunk_size=chunk_size,

@@ -34,7 +34,7 @@ from preflab.records import (
     make_response_id,
 )
 
-__all__ = ["ORDER_UNKNOWN", "SEEN_LIMIT", "ChunkBuilder", "make_judgment_id"]
+__all__ = ["ORDER_UNKNOWN", "SEEN_LIMIT", "ChunkBuilder", "make_judgment_id", "two_point"]
 
 _ROLES = frozenset({"system", "user", "assistant"})
 _PAIRWISE_SCALES = (2, 5, 7, 8)
@@ -85,6 +85,26 @@ if _C_ENCODER is not None:
     _C_CANONICAL = _C_ENCODER(
         None, str, json.encoder.encode_basestring, None, ":", ",", True, False, True
     )
+
+
+def two_point(
+    preferred: str | None = None, *, tie: bool = False, both_bad: bool = False
+) -> dict[str, Any]:
+    """Return the ``pairwise`` value of a 2-point choice: ``preferred`` wins, or a tie/both bad.
+
+    >>> two_point("r_1") == {"scale": 2, "preferred": "r_1", "strength": 1, "tie": False,
+    ...                      "both_bad": False}
+    True
+    >>> two_point(tie=True)["strength"]
+    0
+    """
+    return {
+        "scale": 2,
+        "preferred": preferred,
+        "strength": 0 if preferred is None else 1,
+        "tie": tie,
+        "both_bad": both_bad,
+    }
 
 
 def make_judgment_id(
@@ -223,6 +243,25 @@ class ChunkBuilder:
         self._sources[key] = self._line or 0
         self._row_sources.append(key)
         return None
+
+    def skip_repeated_source(
+        self, kind: str, record_id: str, *, seen: str, field: str | None = None
+    ) -> bool:
+        """Return True, noting ``skipped_repeated_source``, if an earlier row claimed the record.
+
+        The rule of every reader with source ids (battles, trees, posts): the first occurrence
+        wins (see :meth:`claim_source`). ``seen`` names the record as the note says it, e.g.
+        ``"battle 'q1' was already read"``; the note adds the first line and the rule.
+        """
+        first = self.claim_source(kind, record_id)
+        if first is None:
+            return False
+        self.note(
+            "skipped_repeated_source",
+            f"{seen} at line {first}; the first occurrence wins, this one is skipped",
+            field=field,
+        )
+        return True
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to ``counts[key]``."""

@@ -14,15 +14,24 @@ records to a :class:`~preflab.formats.chunk_builder.ChunkBuilder`, raising
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from preflab.errors import FormatError, InputError, UsageError
 from preflab.formats.base import ImportChunk, ImportProblem, empty_chunk
 from preflab.formats.chunk_builder import ChunkBuilder
 from preflab.formats.fields import RowError, describe
+from preflab.formats.streams import iter_rows
 
-__all__ = ["InvalidRowsError", "RowParser", "concat_chunks", "read_rows"]
+__all__ = [
+    "InvalidRowsError",
+    "RowParser",
+    "check_choice",
+    "concat_chunks",
+    "read_file",
+    "read_rows",
+]
 
 RowParser = Callable[[ChunkBuilder, dict[str, Any]], None]
 
@@ -169,6 +178,50 @@ def read_rows(
         chunk = b.flush()
         chunk.problems = problems
         yield chunk
+
+
+def read_file(
+    path: str | Path,
+    parse_row: RowParser,
+    *,
+    format: str,
+    chunk_size: int = 10_000,
+    skip_invalid: bool = False,
+    max_problems: int = 100,
+    rows: Iterable[tuple[int, Any]] | None = None,
+) -> Iterator[ImportChunk]:
+    """Yield chunks of records parsed by ``parse_row`` from the file ``path`` (see read_rows).
+
+    The body of every ``read_<format>``: ``rows`` defaults to
+    :func:`~preflab.formats.streams.iter_rows` of ``path`` (JSONL, CSV or Parquet); a reader
+    with its own container (a JSON array, grouped messages) passes its rows.
+    """
+    return read_rows(
+        str(path),
+        iter_rows(path) if rows is None else rows,
+        parse_row,
+        format=format,
+        chunk_size=chunk_size,
+        skip_invalid=skip_invalid,
+        max_problems=max_problems,
+    )
+
+
+def check_choice(name: str, value: Any, choices: Collection[str]) -> None:
+    """Raise :class:`~preflab.errors.UsageError` unless a reader option is one of ``choices``.
+
+    >>> check_choice("multi_turn", "drop", ("preferred_context", "drop"))
+    >>> try:
+    ...     check_choice("multi_turn", "all", ("preferred_context", "drop"))
+    ... except UsageError as exc:
+    ...     print(exc.message)
+    multi_turn must be preferred_context or drop, got 'all'
+    """
+    if value in choices:
+        return
+    names = list(choices)
+    allowed = f"{names[0]} or {names[1]}" if len(names) == 2 else f"one of {', '.join(names)}"
+    raise UsageError(f"{name} must be {allowed}, got {value!r}", field=name, value=value)
 
 
 def concat_chunks(chunks: Iterable[ImportChunk]) -> ImportChunk:

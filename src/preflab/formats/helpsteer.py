@@ -26,9 +26,8 @@ from typing import Any
 
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.driver import read_file
 from preflab.formats.fields import get_number, get_str, optional_str
-from preflab.formats.streams import iter_rows
 
 __all__ = ["ATTRIBUTES", "JUDGE_ID", "read_helpsteer2", "split_turns", "parse_row"]
 
@@ -130,9 +129,8 @@ def read_helpsteer2(
         skip_invalid: report and leave out bad rows instead of stopping.
         max_problems: problems collected before giving up.
     """
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    return read_file(
+        path,
         parse_row,
         format="helpsteer2",
         chunk_size=chunk_size,

@@ -62,12 +62,13 @@ from typing import Any
 from preflab.errors import FormatError
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.driver import read_file
 from preflab.formats.fields import RowError, describe, get_number, get_str, optional_str
 from preflab.formats.hh_rlhf import (
     ConsecutiveTurnsRule,
     TranscriptError,
     check_consecutive_turns,
+    note_merged_turns,
     split_transcript,
 )
 from preflab.formats.streams import detect_container, iter_rows, open_text
@@ -248,11 +249,7 @@ def make_parser(consecutive_turns: ConsecutiveTurnsRule = "drop") -> Any:
                    "the transcript ends with a Human: turn with no answer; cut before it",
                    field="transcript")
         if merged:
-            b.note(
-                "merged_consecutive_turns",
-                "turns of one role in a row joined with a blank line",
-                field="transcript",
-            )
+            note_merged_turns(b, field="transcript")
 
     return parse
 
@@ -279,13 +276,13 @@ def read_hh_red_team(
         FormatError: the file is not a JSON array, JSON lines or Parquet.
     """
     check_consecutive_turns(consecutive_turns)
-    return read_rows(
-        str(path),
-        iter_attempts(path),
+    return read_file(
+        path,
         make_parser(consecutive_turns),
         format="hh-red-team",
         chunk_size=chunk_size,
         skip_invalid=skip_invalid,
         max_problems=max_problems,
+        rows=iter_attempts(path),
     )
 

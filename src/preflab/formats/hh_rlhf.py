@@ -45,18 +45,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from preflab.errors import UsageError
 from preflab.formats.base import ImportChunk
-from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder, two_point
+from preflab.formats.driver import check_choice, read_file
 from preflab.formats.fields import get_str
-from preflab.formats.streams import iter_rows
 
 __all__ = [
     "JUDGE_ID",
     "ConsecutiveTurnsRule",
     "TranscriptError",
     "make_parser",
+    "note_merged_turns",
     "parse_row",
     "parse_transcript",
     "read_hh_rlhf",
@@ -64,13 +63,13 @@ __all__ = [
 ]
 
 ConsecutiveTurnsRule = Literal["drop", "merge"]
+CONSECUTIVE_TURNS_RULES = ("drop", "merge")
 
 JUDGE_ID = "hh-rlhf"
 _MARKER = re.compile(r"\n\n(Human|Assistant):")
 _ROLE = {"Human": "user", "Assistant": "assistant"}
 _LAST = "\n\nAssistant:"
 _HUMAN = "\n\nHuman:"
-_PAIRWISE = {"scale": 2, "strength": 1, "tie": False, "both_bad": False}
 _CUE = {"role": "assistant", "content": ""}  # a prompt's final empty "Assistant:" turn
 
 
@@ -141,6 +140,15 @@ def split_transcript(
     return messages, merged
 
 
+def note_merged_turns(b: ChunkBuilder, *, field: str | None = None, what: str = "turns") -> None:
+    """Note a row whose ``what`` (turns, prompt turns) of one role in a row were merged."""
+    b.note(
+        "merged_consecutive_turns",
+        f"{what} of one role in a row joined with a blank line",
+        field=field,
+    )
+
+
 def make_parser(consecutive_turns: ConsecutiveTurnsRule = "drop") -> Any:
     """Return a row parser following the ``consecutive_turns`` rule (see the module docstring)."""
 
@@ -199,14 +207,11 @@ def make_parser(consecutive_turns: ConsecutiveTurnsRule = "drop") -> Any:
             response_ids=[chosen_id, rejected_id],
             kind="pairwise",
             judge_id=JUDGE_ID,
-            pairwise={"preferred": chosen_id, **_PAIRWISE},
+            pairwise=two_point(chosen_id),
             flags=[ORDER_UNKNOWN],
         )
         if merged:
-            b.note(
-                "merged_consecutive_turns",
-                "turns of one role in a row joined with a blank line",
-            )
+            note_merged_turns(b)
 
     return parse
 
@@ -242,9 +247,8 @@ def read_hh_rlhf(
         UsageError: an unknown ``consecutive_turns`` rule.
     """
     check_consecutive_turns(consecutive_turns)
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    return read_file(
+        path,
         make_parser(consecutive_turns),
         format="hh-rlhf",
         chunk_size=chunk_size,
@@ -255,9 +259,4 @@ def read_hh_rlhf(
 
 def check_consecutive_turns(rule: str) -> None:
     """Raise :class:`~preflab.errors.UsageError` unless ``rule`` is ``drop`` or ``merge``."""
-    if rule not in ("drop", "merge"):
-        raise UsageError(
-            f"consecutive_turns must be drop or merge, got {rule!r}",
-            field="consecutive_turns",
-            value=rule,
-        )
+    check_choice("consecutive_turns", rule, CONSECUTIVE_TURNS_RULES)

@@ -40,15 +40,15 @@ from typing import Any
 
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.driver import read_file
 from preflab.formats.fields import RowError, describe, get_number, get_str, optional_str
 from preflab.formats.hh_rlhf import (
     ConsecutiveTurnsRule,
     TranscriptError,
     check_consecutive_turns,
+    note_merged_turns,
     split_transcript,
 )
-from preflab.formats.streams import iter_rows
 
 __all__ = ["JUDGE_ID", "make_parser", "read_nectar"]
 
@@ -140,11 +140,7 @@ def make_parser(consecutive_turns: ConsecutiveTurnsRule = "drop") -> Any:
             flags=[ORDER_UNKNOWN],
         )
         if merged:
-            b.note(
-                "merged_consecutive_turns",
-                "prompt turns of one role in a row joined with a blank line",
-                field="prompt",
-            )
+            note_merged_turns(b, field="prompt", what="prompt turns")
 
     return parse
 
@@ -171,9 +167,8 @@ def read_nectar(
         UsageError: an unknown ``consecutive_turns`` rule.
     """
     check_consecutive_turns(consecutive_turns)
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    return read_file(
+        path,
         make_parser(consecutive_turns),
         format="nectar",
         chunk_size=chunk_size,

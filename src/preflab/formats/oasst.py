@@ -36,7 +36,7 @@ from typing import Any
 from preflab.errors import FormatError, InputError
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.driver import read_file
 from preflab.formats.fields import RowError, describe, get_number, get_str, optional_str
 from preflab.formats.streams import iter_rows
 
@@ -148,16 +148,11 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
         )
     tree_id = optional_str(row, "message_tree_id") or optional_str(root, "message_tree_id")
     tree_id = tree_id or optional_str(root, "message_id")
-    if tree_id is not None:
-        first = b.claim_source("oasst-tree", tree_id)
-        if first is not None:
-            b.note(
-                "skipped_repeated_source",
-                f"message tree {tree_id!r} was already read at line {first}; "
-                "the first occurrence wins, this one is skipped",
-                field="message_tree_id",
-            )
-            return
+    if tree_id is not None and b.skip_repeated_source(
+        "oasst-tree", tree_id,
+        seen=f"message tree {tree_id!r} was already read", field="message_tree_id",
+    ):
+        return
     stack: list[tuple[Mapping[str, Any], str, list[dict[str, str]]]] = [(root, field, [])]
     while stack:
         node, path, context = stack.pop()
@@ -284,12 +279,12 @@ def read_oasst(
         skip_invalid: report and leave out bad trees instead of stopping.
         max_problems: problems collected before giving up.
     """
-    return read_rows(
-        str(path),
-        group_flat_messages(iter_rows(path), str(path)),
+    return read_file(
+        path,
         parse_row,
         format="oasst",
         chunk_size=chunk_size,
         skip_invalid=skip_invalid,
         max_problems=max_problems,
+        rows=group_flat_messages(iter_rows(path), str(path)),
     )

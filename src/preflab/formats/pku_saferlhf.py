@@ -53,12 +53,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from preflab.errors import UsageError
 from preflab.formats.base import ImportChunk
-from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder, two_point
+from preflab.formats.driver import check_choice, read_file
 from preflab.formats.fields import RowError, describe, get_bool, get_number, get_str, optional_str
-from preflab.formats.streams import iter_rows
 
 __all__ = [
     "HARMLESSNESS_JUDGE",
@@ -152,13 +150,7 @@ def make_parser(preferences: Preferences = "both", safety_labels: SafetyLabels =
                 response_ids=ids,
                 kind="pairwise",
                 judge_id=judge_id,
-                pairwise={
-                    "scale": 2,
-                    "preferred": ids[side],
-                    "strength": 1,
-                    "tie": False,
-                    "both_bad": False,
-                },
+                pairwise=two_point(ids[side]),
                 flags=[ORDER_UNKNOWN],
             )
         if safety_labels == "binary":
@@ -199,21 +191,10 @@ def read_pku_saferlhf(
     Raises:
         UsageError: an unknown ``preferences`` or ``safety_labels`` value.
     """
-    if preferences not in _PREFERENCES:
-        raise UsageError(
-            f"preferences must be one of {', '.join(_PREFERENCES)}, got {preferences!r}",
-            field="preferences",
-            value=preferences,
-        )
-    if safety_labels not in _SAFETY_LABELS:
-        raise UsageError(
-            f"safety_labels must be binary or none, got {safety_labels!r}",
-            field="safety_labels",
-            value=safety_labels,
-        )
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    check_choice("preferences", preferences, _PREFERENCES)
+    check_choice("safety_labels", safety_labels, _SAFETY_LABELS)
+    return read_file(
+        path,
         make_parser(preferences, safety_labels),
         format="pku-saferlhf",
         chunk_size=chunk_size,

@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from preflab.formats.base import ImportChunk
-from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder, two_point
+from preflab.formats.driver import read_file
 from preflab.formats.fields import RowError, get_number, get_str, optional_str
-from preflab.formats.streams import iter_rows
 
 __all__ = ["JUDGE_ID", "read_shp", "parse_row"]
 
@@ -54,14 +53,8 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
     comment_a, comment_b = optional_str(row, "c_root_id_A"), optional_str(row, "c_root_id_B")
     if post_id and comment_a and comment_b:
         key = "\x1e".join([post_id, *sorted((comment_a, comment_b))])
-        first = b.claim_source("shp-comparison", key)
-        if first is not None:
-            b.note(
-                "skipped_repeated_source",
-                f"post {post_id!r}, comments {comment_a!r} and {comment_b!r} were already "
-                f"compared at line {first}; the first occurrence wins, this one is skipped",
-                field="post_id",
-            )
+        seen = f"post {post_id!r}, comments {comment_a!r} and {comment_b!r} were already compared"
+        if b.skip_repeated_source("shp-comparison", key, seen=seen, field="post_id"):
             return
     if text_a.strip() == text_b.strip():
         b.drop("identical", "the two comments are the same text", field="human_ref_B")
@@ -92,13 +85,7 @@ def parse_row(b: ChunkBuilder, row: dict[str, Any]) -> None:
         response_ids=[id_a, id_b],
         kind="pairwise",
         judge_id=JUDGE_ID,
-        pairwise={
-            "scale": 2,
-            "preferred": id_a if label == 1 else id_b,
-            "strength": 1,
-            "tie": False,
-            "both_bad": False,
-        },
+        pairwise=two_point(id_a if label == 1 else id_b),
         flags=[ORDER_UNKNOWN],
         comment=f"score_ratio={ratio:g}" if ratio is not None else None,
         id_extra=post_id,
@@ -120,9 +107,8 @@ def read_shp(
         skip_invalid: report and leave out bad rows instead of stopping.
         max_problems: problems collected before giving up.
     """
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    return read_file(
+        path,
         parse_row,
         format="shp",
         chunk_size=chunk_size,

@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from preflab.formats.base import ImportChunk
-from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder, two_point
+from preflab.formats.driver import read_file
 from preflab.formats.fields import RowError, describe, get_bool, get_messages
-from preflab.formats.streams import iter_rows
 
 __all__ = [
     "parse_preference_row",
@@ -40,7 +39,6 @@ __all__ = [
     "read_trl_unpaired",
 ]
 
-_PAIRWISE = {"scale": 2, "strength": 1, "tie": False, "both_bad": False}
 
 
 def _prompt_messages(value: Any, field: str) -> list[dict[str, str]]:
@@ -166,7 +164,7 @@ def parse_preference_row(
         response_ids=[chosen_id, rejected_id],
         kind="pairwise",
         judge_id=judge_id,
-        pairwise={"preferred": chosen_id, **_PAIRWISE},
+        pairwise=two_point(chosen_id),
         flags=[ORDER_UNKNOWN],
     )
 
@@ -229,9 +227,8 @@ def _read_trl(
         b.add_judge(judge_id, "imported")
         parse_row(b, row, judge_id=judge_id)
 
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    return read_file(
+        path,
         parse,
         format=format,
         chunk_size=chunk_size,

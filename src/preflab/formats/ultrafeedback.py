@@ -32,9 +32,8 @@ from typing import Any
 
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.driver import read_file
 from preflab.formats.fields import RowError, describe, get_number, get_str, optional_str
-from preflab.formats.streams import iter_rows
 from preflab.formats.ultrafeedback_binarized import is_binarized_row
 from preflab.formats.ultrafeedback_binarized import parse_row as parse_binarized_row
 
@@ -185,9 +184,8 @@ def read_ultrafeedback(
         skip_invalid: report and leave out bad rows instead of stopping.
         max_problems: problems collected before giving up.
     """
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    return read_file(
+        path,
         parse_row,
         format="ultrafeedback",
         chunk_size=chunk_size,

@@ -43,9 +43,8 @@ from typing import Any
 
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder
-from preflab.formats.driver import read_rows
+from preflab.formats.driver import read_file
 from preflab.formats.fields import RowError, get_messages, get_number, optional_str
-from preflab.formats.streams import iter_rows
 
 __all__ = ["JUDGE_ID", "is_binarized_row", "parse_row", "read_ultrafeedback_binarized"]
 
@@ -137,9 +136,8 @@ def read_ultrafeedback_binarized(
         skip_invalid: report and leave out bad rows instead of stopping.
         max_problems: problems collected before giving up.
     """
-    return read_rows(
-        str(path),
-        iter_rows(path),
+    return read_file(
+        path,
         parse_row,
         format="ultrafeedback-binarized",
         chunk_size=chunk_size,
