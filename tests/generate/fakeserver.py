@@ -130,18 +130,24 @@ class FakeOpenAI:
                 return reply.replace("{model}", model).replace("{seed}", str(seed))
         return f"echo[{model}|seed={seed}]: {last}"
 
-    async def chat(self, req: dict[str, Any], send: Any) -> None:
+    def count_call(self, req: dict[str, Any]) -> tuple[list[Any], str, str, Any, int, str | None]:
+        """Count a chat request; return its messages, last user text, model, seed, the call's
+        number for that key, and the fault it must show now (None once the fault has passed)."""
         messages = req.get("messages") or []
         last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         model, seed = req.get("model", ""), req.get("seed")
         key = f"{model}|{seed}|{last}"
         self.calls[key] += 1
         n = self.calls[key]
+        fault = _FAULT.search(last)
+        active = fault and (fault.group(2) is None or n <= int(fault.group(2)))
+        return messages, last, model, seed, n, fault.group(1) if fault and active else None
+
+    async def chat(self, req: dict[str, Any], send: Any) -> None:
+        messages, last, model, seed, n, kind = self.count_call(req)
         if self.delay:
             await asyncio.sleep(self.delay)
-        fault = _FAULT.search(last)
-        if fault and (fault.group(2) is None or n <= int(fault.group(2))):
-            kind = fault.group(1)
+        if kind is not None:
             if kind == "429":
                 await _json(
                     send, 429, {"error": {"message": "slow down"}}, [(b"retry-after", b"0.2")]
@@ -159,65 +165,20 @@ class FakeOpenAI:
                 await self.stream_cut(send, model, kind == "truncated_clean")
                 return
         text = self.reply_for(model, seed, last)
-        usage = {
-            "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
-            "completion_tokens": len(text.split()),
-        }
+        usage = _usage(messages, text)
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if req.get("stream"):
             await self.stream(send, model, text, usage)
             return
-        await _json(
-            send,
-            200,
-            {
-                "id": f"chatcmpl-{n}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": usage,
-            },
-        )
+        await _json(send, 200, _completion(f"chatcmpl-{n}", model, text, usage))
 
     def answer(self, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Return the status and body a batch line gets (faults 429/500/400 apply)."""
-        messages = req.get("messages") or []
-        last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
-        model, seed = req.get("model", ""), req.get("seed")
-        key = f"{model}|{seed}|{last}"
-        self.calls[key] += 1
-        n = self.calls[key]
-        fault = _FAULT.search(last)
-        if fault and (fault.group(2) is None or n <= int(fault.group(2))):
-            if fault.group(1) in ("429", "500", "400"):
-                kind = fault.group(1)
-                return int(kind), {"error": {"message": f"injected {kind}"}}
+        messages, last, model, seed, n, kind = self.count_call(req)
+        if kind in ("429", "500", "400"):
+            return int(kind), {"error": {"message": f"injected {kind}"}}
         text = self.reply_for(model, seed, last)
-        usage = {
-            "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
-            "completion_tokens": len(text.split()),
-        }
-        return 200, {
-            "id": f"chatcmpl-b{n}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": usage,
-        }
+        return 200, _completion(f"chatcmpl-b{n}", model, text, _usage(messages, text))
 
     async def batch_api(
         self, scope: dict[str, Any], path: str, method: str, body: bytes, send: Any
@@ -325,6 +286,32 @@ class FakeOpenAI:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         raise ConnectionAbortedError("injected truncated stream")  # uvicorn drops the connection
+
+
+def _usage(messages: list[Any], text: str) -> dict[str, int]:
+    """Count tokens as words: of every message (prompt) and of the reply (completion)."""
+    return {
+        "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
+        "completion_tokens": len(text.split()),
+    }
+
+
+def _completion(cid: str, model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
+    """Return a chat completion body with one choice."""
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage,
+    }
 
 
 def _file_obj(fid: str, f: dict[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,6 @@ kill -9 while polling, and no batch submitted twice."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,14 +10,18 @@ import pytest
 from sqlalchemy import select, update
 
 from preflab.generate.cache import open_engine
-from preflab.generate.jobs import make_request, run_job
+from preflab.generate.jobs import run_job
 from preflab.generate.judges import PairwiseJudgeConfig, judge_pairwise
 from preflab.records import Message, Prompt, Response
-from preflab.store.tables import GenerationRequest, JobRow, ResponseRow
-
-
-def _requests(ep, texts):
-    return [make_request(ep, [{"role": "user", "content": t}], seed=1) for t in texts]
+from preflab.store.tables import GenerationRequest, JobRow
+from tests.generate.job_runs import (
+    assert_one_result_per_item,
+    candidates_command,
+    chat_requests,
+    kill_hard,
+    rerun,
+    start_until,
+)
 
 
 def test_batch_job_maps_results_by_custom_id_and_keeps_partial_failures(
@@ -32,7 +31,7 @@ def test_batch_job_maps_results_by_custom_id_and_keeps_partial_failures(
     ep = server.endpoint(max_attempts=2)
     engine = open_engine(db_url)
     texts = [f"q{i}" for i in range(8)] + ["broken [[fault:500]]"]
-    reqs = _requests(ep, texts)
+    reqs = chat_requests(ep, texts)
     first = run_job(engine, {"fake": ep}, reqs, via="batch", poll_interval=0.05)
     assert (first.summary.done, first.summary.failed, first.summary.batches) == (8, 1, 1)
     assert first.reply_text(reqs[3]) == "echo[fake-model|seed=1]: q3"
@@ -92,61 +91,26 @@ def test_kill_during_polling_then_rerun_answers_each_request_once(
     start_server, db_url, tmp_path: Path, record_lost: bool
 ) -> None:
     server = start_server(batch_delay=2.5)
-    eps = tmp_path / "endpoints.json"
-    eps.write_text(
-        json.dumps(
-            [{"name": "ckpt", "base_url": server.base_url, "model": "batch-model", "timeout": 5}]
-        )
-    )
-    prompts = tmp_path / "prompts.jsonl"
     n_items = 12
-    prompts.write_text("".join(json.dumps({"prompt": f"item {i}"}) + "\n" for i in range(n_items)))
-    cmd = [
-        sys.executable,
-        "-m",
-        "preflab.cli.main",
-        "generate",
-        "candidates",
-        "--endpoints",
-        str(eps),
-        "--prompts",
-        str(prompts),
-        "--database-url",
-        db_url,
-        "--batch",
-        "--poll-interval",
-        "0.1",
-        "--json",
-    ]
+    endpoint = {"name": "ckpt", "base_url": server.base_url, "model": "batch-model", "timeout": 5}
+    _, cmd = candidates_command(
+        tmp_path, endpoint, n_items, db_url, "--batch", "--poll-interval", "0.1"
+    )
     engine = open_engine(db_url)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not server.batches():
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "no batch was submitted"
-        time.sleep(0.05)
+    proc = start_until(cmd, lambda: bool(server.batches()), "no batch was submitted")
     time.sleep(0.3)  # polling now: the batch is in progress for 2.5 s
     assert server.batches()[0]["status"] == "in_progress"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_hard(proc)
     assert _done_rows(engine) == 0
     if record_lost:  # as if the kill had landed between the batch's creation and its record
         with engine.begin() as conn:
             conn.execute(update(JobRow).values(config={}))
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert rerun.returncode == 0, rerun.stderr
-    summary = json.loads(rerun.stdout)["jobs"][0]
+    summary = rerun(cmd)
     assert (summary["done"], summary["failed"], summary["batches"]) == (n_items, 0, 1)
     (batch,) = server.batches()  # the rerun found the first batch: nothing submitted twice
     assert batch["status"] == "completed"
     calls = server.calls()
     assert sorted(calls.values()) == [1] * n_items
-    with engine.connect() as conn:
-        statuses = conn.execute(select(GenerationRequest.status)).scalars().all()
-        answered = conn.execute(select(ResponseRow.prompt_id)).scalars().all()
-    assert statuses == ["done"] * n_items
-    assert len(answered) == len(set(answered)) == n_items
+    assert_one_result_per_item(engine, n_items)
     engine.dispose()

@@ -33,24 +33,52 @@ def _run(*args: str) -> dict:
     return json.loads(result.output)
 
 
-def test_generate_dry_run_calls_nothing(workspace, fake) -> None:
-    out = _run(
+def _fail(*args: str) -> tuple[str, str]:
+    """Return the error class name and its text (``preflab``'s handler maps it to exit 2)."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code != 0
+    return type(result.exception).__name__, str(result.exception)
+
+
+def _candidates(workspace, *extra: str, prompts: str | None = None) -> list[str]:
+    """``generate candidates`` on the workspace's endpoints, prompts (or ``prompts``), database."""
+    return [
         "generate",
         "candidates",
         "--endpoints",
         workspace["eps"],
         "--prompts",
-        workspace["prompts"],
-        "--model",
-        "ckpt",
-        "--model",
-        "other",
-        "-n",
-        "2",
+        prompts or workspace["prompts"],
         "--database-url",
         workspace["db"],
-        "--dry-run",
+        *extra,
+    ]
+
+
+def _generate(workspace, *extra: str) -> dict:
+    return _run(*_candidates(workspace, "--model", "other", "--json", *extra))
+
+
+def _judge(workspace, *extra: str) -> list[str]:
+    return [
+        "judge",
+        "pairwise",
+        "--endpoints",
+        workspace["eps"],
+        "--judge",
+        "judge",
+        "--database-url",
+        workspace["db"],
         "--json",
+        *extra,
+    ]
+
+
+def test_generate_dry_run_calls_nothing(workspace, fake) -> None:
+    out = _run(
+        *_candidates(
+            workspace, "--model", "ckpt", "--model", "other", "-n", "2", "--dry-run", "--json"
+        )
     )
     assert out["jobs"][0]["planned"] == {"ckpt": 4, "other": 4}
     assert fake.total_calls() == 0
@@ -63,38 +91,14 @@ def test_generate_then_judge_then_rerun_is_cached(workspace, fake) -> None:
             {"pattern": r"Assistant B's Answer\]\necho\[ckpt", "reply": "[[B]]"},
         ]
     )
-    gen = [
-        "generate",
-        "candidates",
-        "--endpoints",
-        workspace["eps"],
-        "--prompts",
-        workspace["prompts"],
-        "--model",
-        "other",
-        "--on-policy",
-        "ckpt",
-        "--database-url",
-        workspace["db"],
-        "--json",
-    ]
+    gen = _candidates(workspace, "--model", "other", "--on-policy", "ckpt", "--json")
     out = _run(*gen)
     assert (
         out["jobs"][0]["done"] == 4
         and out["responses"] == 4
         and out["prompts_missing_on_policy"] == 0
     )
-    judged = _run(
-        "judge",
-        "pairwise",
-        "--endpoints",
-        workspace["eps"],
-        "--judge",
-        "judge",
-        "--database-url",
-        workspace["db"],
-        "--json",
-    )
+    judged = _run(*_judge(workspace))
     assert judged["judgments"] == 2 and judged["inconsistent"] == 0
     calls = fake.total_calls()
     again = _run(*gen)
@@ -103,21 +107,7 @@ def test_generate_then_judge_then_rerun_is_cached(workspace, fake) -> None:
 
 
 def test_unknown_model_name_is_a_usage_error(workspace) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "generate",
-            "candidates",
-            "--endpoints",
-            workspace["eps"],
-            "--prompts",
-            workspace["prompts"],
-            "--model",
-            "nope",
-            "--database-url",
-            workspace["db"],
-        ],
-    )
+    result = CliRunner().invoke(app, _candidates(workspace, "--model", "nope"))
     assert result.exit_code != 0
     assert "no endpoint named 'nope'" in str(result.exception)
 
@@ -125,39 +115,13 @@ def test_unknown_model_name_is_a_usage_error(workspace) -> None:
 def test_bad_prompt_line_names_file_line_and_field(workspace, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok"}\n{"prompt": 3}\n')
-    result = CliRunner().invoke(
-        app,
-        [
-            "generate",
-            "candidates",
-            "--endpoints",
-            workspace["eps"],
-            "--prompts",
-            str(bad),
-            "--database-url",
-            workspace["db"],
-        ],
-    )
+    result = CliRunner().invoke(app, _candidates(workspace, prompts=str(bad)))
     err = result.exception
     assert (err.path, err.line, err.field) == (str(bad), 2, "prompt")
 
 
 def test_generate_shows_progress_and_a_summary_table(workspace) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "generate",
-            "candidates",
-            "--endpoints",
-            workspace["eps"],
-            "--prompts",
-            workspace["prompts"],
-            "--model",
-            "ckpt",
-            "--database-url",
-            workspace["db"],
-        ],
-    )
+    result = CliRunner().invoke(app, _candidates(workspace, "--model", "ckpt"))
     assert result.exit_code == 0, result.output
     assert "req/s" in result.output and "ETA" in result.output
     assert "job summary" in result.output and "cached" in result.output
@@ -253,45 +217,6 @@ def test_ifeval_math_revise_and_rubric_commands_run(workspace, fake, tmp_path: P
     )
     assert out["failure_reasons"] == {}
     assert out["judgments"] == out["jobs"][0]["total"] == 5
-
-
-def _fail(*args: str) -> tuple[str, str]:
-    """Return the error class name and its text (``preflab``'s handler maps it to exit 2)."""
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code != 0
-    return type(result.exception).__name__, str(result.exception)
-
-
-def _generate(workspace, *extra: str) -> dict:
-    return _run(
-        "generate",
-        "candidates",
-        "--endpoints",
-        workspace["eps"],
-        "--prompts",
-        workspace["prompts"],
-        "--model",
-        "other",
-        "--database-url",
-        workspace["db"],
-        "--json",
-        *extra,
-    )
-
-
-def _judge(workspace, *extra: str) -> list[str]:
-    return [
-        "judge",
-        "pairwise",
-        "--endpoints",
-        workspace["eps"],
-        "--judge",
-        "judge",
-        "--database-url",
-        workspace["db"],
-        "--json",
-        *extra,
-    ]
 
 
 def test_humans_without_project_and_unknown_project_are_refused_before_any_call(

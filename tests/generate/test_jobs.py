@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,17 +10,21 @@ from sqlalchemy import func, select
 
 from preflab.generate.cache import open_engine
 from preflab.generate.jobs import make_request, run_job
-from preflab.store.tables import GenerationRequest, JobRow, ResponseRow
-
-
-def _requests(ep, texts, seed=1):
-    return [make_request(ep, [{"role": "user", "content": t}], seed=seed) for t in texts]
+from preflab.store.tables import GenerationRequest, JobRow
+from tests.generate.job_runs import (
+    assert_one_result_per_item,
+    candidates_command,
+    chat_requests,
+    kill_hard,
+    rerun,
+    start_until,
+)
 
 
 def test_rerun_of_a_finished_job_makes_no_call(fake, db_url) -> None:
     ep = fake.endpoint()
     engine = open_engine(db_url)
-    reqs = _requests(ep, [f"question {i}" for i in range(12)])
+    reqs = chat_requests(ep, [f"question {i}" for i in range(12)])
     first = run_job(engine, {"fake": ep}, reqs)
     calls = fake.total_calls()
     second = run_job(engine, {"fake": ep}, reqs)
@@ -39,7 +38,7 @@ def test_rerun_of_a_finished_job_makes_no_call(fake, db_url) -> None:
 def test_failed_request_is_stored_with_its_reason_and_retried_when_asked(fake, db_url) -> None:
     ep = fake.endpoint(max_attempts=2)
     engine = open_engine(db_url)
-    reqs = _requests(ep, ["fine", "broken [[fault:500:2]]"])
+    reqs = chat_requests(ep, ["fine", "broken [[fault:500:2]]"])
     first = run_job(engine, {"fake": ep}, reqs)
     assert (first.summary.done, first.summary.failed) == (1, 1)
     with engine.connect() as conn:
@@ -62,7 +61,7 @@ def test_failed_request_is_stored_with_its_reason_and_retried_when_asked(fake, d
 def test_failed_requests_are_kept_by_default(fake, sqlite_url) -> None:
     ep = fake.endpoint(max_attempts=1)
     engine = open_engine(sqlite_url)
-    reqs = _requests(ep, ["broken [[fault:500:1]]"])
+    reqs = chat_requests(ep, ["broken [[fault:500:1]]"])
     run_job(engine, {"fake": ep}, reqs)
     again = run_job(engine, {"fake": ep}, reqs)
     assert again.summary.failed == 1 and again.summary.calls == 0
@@ -73,7 +72,7 @@ def test_failed_requests_are_kept_by_default(fake, sqlite_url) -> None:
 def test_dry_run_calls_nothing_and_writes_nothing(fake, sqlite_url) -> None:
     ep = fake.endpoint()
     engine = open_engine(sqlite_url)
-    reqs = _requests(ep, ["a", "b", "c"])
+    reqs = chat_requests(ep, ["a", "b", "c"])
     run_job(engine, {"fake": ep}, reqs[:1])
     result = run_job(engine, {"fake": ep}, reqs, dry_run=True)
     assert result.summary.planned == {"fake": 2}
@@ -86,7 +85,7 @@ def test_dry_run_calls_nothing_and_writes_nothing(fake, sqlite_url) -> None:
 def test_same_request_twice_in_a_job_is_called_once(fake, sqlite_url) -> None:
     ep = fake.endpoint()
     engine = open_engine(sqlite_url)
-    reqs = _requests(ep, ["same", "same", "other"])
+    reqs = chat_requests(ep, ["same", "same", "other"])
     result = run_job(engine, {"fake": ep}, reqs)
     assert result.summary.total == 2
     assert fake.calls() == {"fake-model|1|same": 1, "fake-model|1|other": 1}
@@ -95,7 +94,7 @@ def test_same_request_twice_in_a_job_is_called_once(fake, sqlite_url) -> None:
 def test_tokens_are_counted_per_job(fake, sqlite_url) -> None:
     ep = fake.endpoint()
     engine = open_engine(sqlite_url)
-    result = run_job(engine, {"fake": ep}, _requests(ep, ["one two", "three"]))
+    result = run_job(engine, {"fake": ep}, chat_requests(ep, ["one two", "three"]))
     # prompt tokens = words of the prompt; completion = words of "echo[...]: <prompt>"
     assert (result.summary.prompt_tokens, result.summary.completion_tokens) == (3, 5)
     with engine.connect() as conn:
@@ -115,7 +114,7 @@ def test_concurrency_limit_is_respected(start_server, sqlite_url) -> None:
     server = start_server(delay=0.05)
     ep = server.endpoint(concurrency=3)
     result = run_job(
-        open_engine(sqlite_url), {"fake": ep}, _requests(ep, [f"q{i}" for i in range(24)])
+        open_engine(sqlite_url), {"fake": ep}, chat_requests(ep, [f"q{i}" for i in range(24)])
     )
     assert result.summary.done == 24
     assert server.max_inflight() == 3
@@ -125,8 +124,9 @@ def test_replicas_share_the_load_and_the_cache_key(start_server, sqlite_url) -> 
     one, two = start_server(delay=0.05), start_server(delay=0.05)
     single = one.endpoint(concurrency=2)
     ep = one.endpoint(concurrency=2, replicas=[two.base_url])
-    reqs = _requests(ep, [f"q{i}" for i in range(30)])
-    assert [r.key for r in reqs] == [r.key for r in _requests(single, [f"q{i}" for i in range(30)])]
+    reqs = chat_requests(ep, [f"q{i}" for i in range(30)])
+    alone = chat_requests(single, [f"q{i}" for i in range(30)])
+    assert [r.key for r in reqs] == [r.key for r in alone]
     result = run_job(open_engine(sqlite_url), {"fake": ep}, reqs)
     assert result.summary.done == 30
     assert one.total_calls() > 0 and two.total_calls() > 0
@@ -192,52 +192,22 @@ def test_job_killed_mid_run_resumes_without_repeating_done_calls(
     tmp_path: Path, db_url: str, start_server, processes: int
 ) -> None:
     server = start_server(delay=0.15)
-    eps = tmp_path / "endpoints.json"
-    eps.write_text(
-        json.dumps(
-            [
-                {
-                    "name": "ckpt",
-                    "base_url": server.base_url,
-                    "model": "killtest-model",
-                    "revision": "step-1",
-                    "concurrency": 3,
-                    "timeout": 5,
-                }
-            ]
-        )
-    )
-    prompts = tmp_path / "prompts.jsonl"
     n_items = 30
-    prompts.write_text("".join(json.dumps({"prompt": f"item {i}"}) + "\n" for i in range(n_items)))
-    cmd = [
-        sys.executable,
-        "-m",
-        "preflab.cli.main",
-        "generate",
-        "candidates",
-        "--endpoints",
-        str(eps),
-        "--prompts",
-        str(prompts),
-        "--database-url",
-        db_url,
-        "--json",
-        "--processes",
-        str(processes),
-    ]
+    endpoint = {
+        "name": "ckpt",
+        "base_url": server.base_url,
+        "model": "killtest-model",
+        "revision": "step-1",
+        "concurrency": 3,
+        "timeout": 5,
+    }
+    eps, cmd = candidates_command(
+        tmp_path, endpoint, n_items, db_url, "--processes", str(processes)
+    )
     engine = open_engine(db_url)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while len(_done_rows(engine)) < 8:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "job made no progress"
-        time.sleep(0.05)
+    proc = start_until(cmd, lambda: len(_done_rows(engine)) >= 8, "job made no progress")
     assert len(_processes_running(str(eps))) == 1 + (processes if processes > 1 else 0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_hard(proc)
     # worker processes (forks: the same command line) die with the job
     deadline = time.monotonic() + 10
     while _processes_running(str(eps)) and time.monotonic() < deadline:
@@ -250,9 +220,7 @@ def test_job_killed_mid_run_resumes_without_repeating_done_calls(
     for request in done_at_kill.values():
         assert calls_at_kill[_server_key(request)] == 1
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert rerun.returncode == 0, rerun.stderr
-    summary = json.loads(rerun.stdout)["jobs"][0]
+    summary = rerun(cmd)
     calls_after = server.calls()
 
     # no call repeated for an item whose result was committed before the kill
@@ -265,9 +233,5 @@ def test_job_killed_mid_run_resumes_without_repeating_done_calls(
     assert len(called) == n_items - len(done_at_kill) == summary["done"]
     assert summary["cached"] == len(done_at_kill) and summary["failed"] == 0
     # exactly one result per item, in the cache and in the responses table
-    with engine.connect() as conn:
-        statuses = conn.execute(select(GenerationRequest.status)).scalars().all()
-        prompts_with_response = conn.execute(select(ResponseRow.prompt_id)).scalars().all()
-    assert statuses == ["done"] * n_items
-    assert len(prompts_with_response) == len(set(prompts_with_response)) == n_items
+    assert_one_result_per_item(engine, n_items)
     engine.dispose()

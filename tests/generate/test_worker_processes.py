@@ -13,7 +13,7 @@ from sqlalchemy import select
 from preflab.errors import UsageError
 from preflab.generate.cache import open_engine
 from preflab.generate.endpoints import EndpointConfig, make_client
-from preflab.generate.jobs import make_request, run_job
+from preflab.generate.jobs import run_job
 from preflab.generate.worker_processes import (
     can_fork,
     choose_processes,
@@ -21,12 +21,9 @@ from preflab.generate.worker_processes import (
     split_requests,
 )
 from preflab.store.tables import GenerationRequest
+from tests.generate.job_runs import chat_requests
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="worker processes fork (Linux)")
-
-
-def _requests(ep, texts, seed=1):
-    return [make_request(ep, [{"role": "user", "content": t}], seed=seed) for t in texts]
 
 
 def _statuses(engine) -> dict[str, str]:
@@ -84,7 +81,7 @@ def test_job_in_two_processes_retries_faults_and_records_failures(fake, sqlite_u
     ep = fake.endpoint(concurrency=4, max_attempts=3)
     engine = open_engine(sqlite_url)
     texts = [f"q{i}" for i in range(20)] + ["flaky [[fault:500:1]]", "refused [[fault:400]]"]
-    reqs = _requests(ep, texts)
+    reqs = chat_requests(ep, texts)
     seen: list[tuple[int, int]] = []
     result = run_job(
         engine, {"fake": ep}, reqs, processes=2, on_progress=lambda f, t: seen.append((f, t))
@@ -111,7 +108,7 @@ def test_concurrency_is_a_total_over_the_processes(start_server, sqlite_url) -> 
     server = start_server(delay=0.05)
     ep = server.endpoint(concurrency=3)
     result = run_job(
-        open_engine(sqlite_url), {"fake": ep}, _requests(ep, [f"q{i}" for i in range(30)]),
+        open_engine(sqlite_url), {"fake": ep}, chat_requests(ep, [f"q{i}" for i in range(30)]),
         processes=2,
     )
     assert (result.summary.processes, result.summary.done) == (2, 30)
@@ -123,7 +120,7 @@ def test_replicas_are_shared_by_the_processes(start_server, sqlite_url) -> None:
     one, two = start_server(delay=0.05), start_server(delay=0.05)
     ep = one.endpoint(concurrency=1, replicas=[two.base_url])
     result = run_job(
-        open_engine(sqlite_url), {"fake": ep}, _requests(ep, [f"q{i}" for i in range(12)]),
+        open_engine(sqlite_url), {"fake": ep}, chat_requests(ep, [f"q{i}" for i in range(12)]),
         processes=2,
     )
     assert result.summary.done == 12
@@ -150,7 +147,7 @@ def test_killed_worker_loses_no_request(start_server, sqlite_url, tmp_path: Path
         return make_client(config)
 
     engine = open_engine(sqlite_url)
-    reqs = _requests(ep, [f"q{i}" for i in range(40)])
+    reqs = chat_requests(ep, [f"q{i}" for i in range(40)])
     result = run_job(engine, {"fake": ep}, reqs, processes=2, client_factory=factory)
     assert claim.exists()
     summary = result.summary

@@ -31,6 +31,7 @@ from preflab.errors import UsageError
 
 if TYPE_CHECKING:
     from preflab.generate import EndpointConfig, JobSummary
+    from preflab.generate.judges import PairwiseJudgeResult, RubricJudgeResult
     from preflab.records import Judgment, Prompt
 
 # Library imports sit inside the commands, so that `preflab --help` does not load the OpenAI
@@ -458,6 +459,19 @@ def revise_cmd(
     _show(summaries, {"revisions": len(res.revisions), "skipped": len(res.skipped)}, as_json)
 
 
+def _judge_figures(res: PairwiseJudgeResult | RubricJudgeResult, **own: int) -> dict[str, Any]:
+    """Return the summary figures of a judge run, with the judge's ``own`` after the shared."""
+    return {
+        "judge": res.judge.judge_id,
+        "judgments": len(res.judgments),
+        "new_judgments": res.new_judgments,
+        "already_stored": res.already_stored,
+        **own,
+        "failures": len(res.failures),
+        "failure_reasons": dict(Counter(f.reason for f in res.failures).most_common(5)),
+    }
+
+
 @judge_app.command("pairwise")
 def pairwise_cmd(
     endpoints: Path = EndpointsOpt,
@@ -536,21 +550,13 @@ def pairwise_cmd(
             via="batch" if batch else "online",
             poll_interval=poll_interval,
         )
-    _show(
-        [res.summary],
-        {
-            "judge": res.judge.judge_id,
-            "judgments": len(res.judgments),
-            "new_judgments": res.new_judgments,
-            "already_stored": res.already_stored,
-            "unparseable_items": res.unparseable,
-            "inconsistent": res.inconsistent,
-            "to_humans": len(res.to_humans),
-            "failures": len(res.failures),
-            "failure_reasons": dict(Counter(f.reason for f in res.failures).most_common(5)),
-        },
-        as_json,
+    figures = _judge_figures(
+        res,
+        unparseable_items=res.unparseable,
+        inconsistent=res.inconsistent,
+        to_humans=len(res.to_humans),
     )
+    _show([res.summary], figures, as_json)
 
 
 @judge_app.command("rubric")
@@ -600,19 +606,7 @@ def rubric_cmd(
             via="batch" if batch else "online",
             poll_interval=poll_interval,
         )
-    _show(
-        [res.summary],
-        {
-            "judge": res.judge.judge_id,
-            "judgments": len(res.judgments),
-            "new_judgments": res.new_judgments,
-            "already_stored": res.already_stored,
-            "unparseable_answers": res.unparseable,
-            "failures": len(res.failures),
-            "failure_reasons": dict(Counter(f.reason for f in res.failures).most_common(5)),
-        },
-        as_json,
-    )
+    _show([res.summary], _judge_figures(res, unparseable_answers=res.unparseable), as_json)
 
 
 @judge_app.command("agreement")

@@ -7,16 +7,20 @@ used) and never commit. Password and token hashing live with the HTTP edge
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from preflab.collect.core_tables import (
+    API_TOKENS as _T,
+    JUDGES as _JUDGES,
+    USERS as _U,
+)
 from preflab.collect.rows import User, columns
 from preflab.errors import ConflictError, InputError, NotFoundError
 from preflab.store.queries.scope import connection_of
-from preflab.store.tables import ApiToken, JudgeRow, utcnow
-from preflab.store.tables import User as UserTable
+from preflab.store.tables import utcnow
 
 __all__ = [
     "ROLES",
@@ -31,9 +35,6 @@ __all__ = [
 
 ROLES = ("admin", "annotator")
 
-_U = cast(Table, UserTable.__table__)
-_T = cast(Table, ApiToken.__table__)
-_JUDGES = cast(Table, JudgeRow.__table__)
 _USER_COLUMNS = columns(User, _U)
 
 _BY_ID = select(*_USER_COLUMNS).where(_U.c.user_id == bindparam("user_id"))

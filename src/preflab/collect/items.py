@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from preflab.collect.core_tables import (
+    ASSIGNMENTS as _A,
+    ITEMS as _I,
+    JUDGMENTS as _J,
+)
 from preflab.collect.rows import Assignment, Item, Progress, aware, columns
 from preflab.errors import InputError, NotFoundError
 from preflab.store.items import make_item_id, make_response_ids_key
 from preflab.store.queries.scope import connection_of
-from preflab.store.tables import Assignment as AssignmentTable
-from preflab.store.tables import Item as ItemTable
-from preflab.store.tables import JudgmentRow, utcnow
+from preflab.store.tables import utcnow
 
 __all__ = [
     "add_items",
@@ -31,9 +34,6 @@ __all__ = [
     "project_progress",
 ]
 
-_I = cast(Table, ItemTable.__table__)
-_A = cast(Table, AssignmentTable.__table__)
-_J = cast(Table, JudgmentRow.__table__)
 ITEM_COLUMNS = columns(Item, _I)
 _ITEM = select(*ITEM_COLUMNS).where(_I.c.item_id == bindparam("item_id"))
 _ITEM_IDS = select(_I.c.item_id).where(_I.c.item_id.in_(bindparam("ids", expanding=True)))

@@ -8,19 +8,24 @@ a ``Connection`` (or a ``Session``) and never commit.
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from preflab.collect.core_tables import (
+    GUIDELINES as _G,
+    MEMBERS as _M,
+    PROJECTS as _P,
+    USERS as _U,
+)
 from preflab.collect.rows import Guideline, Project, User, columns
 from preflab.errors import NotFoundError
 from preflab.records.models import PAIRWISE_SCALES
 from preflab.store.queries.projects import insert_project, make_project_id
 from preflab.store.queries.scope import connection_of
-from preflab.store.tables import GuidelineRow, ProjectMember, ProjectRow, utcnow
-from preflab.store.tables import User as UserTable
+from preflab.store.tables import utcnow
 
 __all__ = [
     "DEFAULT_SPAN_LABELS",
@@ -84,10 +89,6 @@ class ProjectCreate(BaseModel):
         return self
 
 
-_P = cast(Table, ProjectRow.__table__)
-_M = cast(Table, ProjectMember.__table__)
-_G = cast(Table, GuidelineRow.__table__)
-_U = cast(Table, UserTable.__table__)
 PROJECT_COLUMNS = columns(Project, _P)
 _BY_ID = select(*PROJECT_COLUMNS).where(_P.c.project_id == bindparam("project_id"))
 _OF_MEMBER = (
@@ -185,7 +186,9 @@ def list_projects(session: Session | Connection, user: User | None = None) -> li
     return [Project(*r) for r in rows]
 
 
-def project_for_user(session: Session | Connection, project_id: str, user: Any) -> Project | None:
+def project_for_user(
+    session: Session | Connection, project_id: str, user: User
+) -> Project | None:
     """Return the project if ``user`` may see it (admins: any; others: members), else None."""
     conn = connection_of(session)
     if user.role == "admin":

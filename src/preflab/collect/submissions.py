@@ -24,13 +24,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from preflab.collect.core_tables import (
+    ASSIGNMENTS as _A,
+    GUIDELINES as _G,
+    ITEMS as _I,
+    JUDGMENTS as _J,
+    MEMBERS as _M,
+    PROJECTS as _PROJECTS,
+    RESPONSES as _R,
+)
 from preflab.collect.projects import PROJECT_COLUMNS, set_member_guideline_version
 from preflab.collect.rows import Judgment, Project, aware, columns
 from preflab.collect.tasks import digest
@@ -38,9 +47,6 @@ from preflab.errors import ConflictError, InputError, NotFoundError
 from preflab.records import BinaryValue, PairwiseValue, RatingValue, validate_record
 from preflab.records.models import ResponseId
 from preflab.store.queries.scope import connection_of
-from preflab.store.tables import Assignment as AssignmentTable
-from preflab.store.tables import GuidelineRow, JudgmentRow, ProjectMember, ProjectRow, ResponseRow
-from preflab.store.tables import Item as ItemTable
 from preflab.store.tables import utcnow
 
 __all__ = [
@@ -288,13 +294,6 @@ def _kind_value(project: Project, shown: Sequence[str], sub: JudgmentCreate
 
 # ---------------------------------------------------------------- storing and reading judgments
 
-_A = cast(Table, AssignmentTable.__table__)
-_I = cast(Table, ItemTable.__table__)
-_J = cast(Table, JudgmentRow.__table__)
-_G = cast(Table, GuidelineRow.__table__)
-_M = cast(Table, ProjectMember.__table__)
-_PROJECTS = cast(Table, ProjectRow.__table__)
-_R = cast(Table, ResponseRow.__table__)
 _N_PROJECT = len(PROJECT_COLUMNS)
 _J_COLUMNS = columns(Judgment, _J)
 

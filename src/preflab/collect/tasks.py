@@ -22,11 +22,21 @@ import json
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from preflab.collect.core_tables import (
+    ASSIGNMENTS as _A,
+    GUIDELINES as _GUIDELINES,
+    ITEMS as _I,
+    MEMBERS as _MEMBERS,
+    PROJECTS as _PROJECTS,
+    PROMPTS as _P,
+    RESPONSES as _R,
+)
+from preflab.collect.items import ITEM_COLUMNS
 from preflab.collect.projects import PROJECT_COLUMNS, project_for_user
 from preflab.collect.rows import (
     Assignment,
@@ -41,9 +51,6 @@ from preflab.collect.rows import (
 )
 from preflab.errors import ConflictError, InputError, NotFoundError
 from preflab.store.queries.scope import connection_of
-from preflab.store.tables import Assignment as AssignmentTable
-from preflab.store.tables import GuidelineRow, ProjectMember, ProjectRow, PromptRow, ResponseRow
-from preflab.store.tables import Item as ItemTable
 from preflab.store.tables import utcnow
 
 __all__ = [
@@ -59,15 +66,7 @@ __all__ = [
 RESERVATION_SECONDS = 900
 _MAX_ROUNDS = 50
 
-_A = cast(Table, AssignmentTable.__table__)
-_I = cast(Table, ItemTable.__table__)
-_P = cast(Table, PromptRow.__table__)
-_R = cast(Table, ResponseRow.__table__)
-_PROJECTS = cast(Table, ProjectRow.__table__)
-_MEMBERS = cast(Table, ProjectMember.__table__)
-_GUIDELINES = cast(Table, GuidelineRow.__table__)
 _A_COLUMNS = columns(Assignment, _A)
-_I_COLUMNS = columns(Item, _I)
 
 
 def digest(*parts: Any) -> str:
@@ -93,14 +92,14 @@ _CLAIM = (
     update(_I)
     .where(_I.c.item_id == bindparam("b_item_id"), _I.c.done + _I.c.reserved < _I.c.target)
     .values(reserved=_I.c.reserved + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
-    .returning(*_I_COLUMNS)
+    .returning(*ITEM_COLUMNS)
 )
 # gold items are shown to every annotator: no slot limit
 _CLAIM_GOLD = (
     update(_I)
     .where(_I.c.item_id == bindparam("b_item_id"))
     .values(reserved=_I.c.reserved + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
-    .returning(*_I_COLUMNS)
+    .returning(*ITEM_COLUMNS)
 )
 _LIVE = (
     select(*_A_COLUMNS)
@@ -113,7 +112,7 @@ _SERVED = select(func.count()).select_from(_A).where(
     _A.c.status != "expired",
 )
 _ASSIGNMENT = select(*_A_COLUMNS).where(_A.c.assignment_id == bindparam("b_assignment_id"))
-_ITEM = select(*_I_COLUMNS).where(_I.c.item_id == bindparam("b_item_id"))
+_ITEM = select(*ITEM_COLUMNS).where(_I.c.item_id == bindparam("b_item_id"))
 _INSERT_ASSIGNMENT = insert(_A)
 _REUSE_ASSIGNMENT = (
     update(_A)

@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 from sqlalchemy import Engine
@@ -44,6 +44,9 @@ from preflab.generate.endpoints import (
     shorten,
 )
 from preflab.store.unit_of_work import write_scope
+
+if TYPE_CHECKING:  # jobs imports this module when a job runs via="batch"
+    from preflab.generate.jobs import JobSummary
 
 __all__ = ["MAX_REQUESTS_PER_BATCH", "BatchRef", "batch_lines", "run_batches"]
 
@@ -156,7 +159,7 @@ async def run_batches(
     job_id: str,
     kind: str,
     total: int,
-    summary: Any,
+    summary: JobSummary,
     replies: dict[str, dict[str, Any]],
     failures: dict[str, str],
     client_factory: ClientFactory,
@@ -305,7 +308,7 @@ async def _follow(
     endpoints: Mapping[str, EndpointConfig],
     clients: Mapping[str, openai.AsyncOpenAI],
     poll_interval: float,
-    summary: Any,
+    summary: JobSummary,
     replies: dict[str, dict[str, Any]],
     failures: dict[str, str],
     commit: Callable[[BatchRef, list[Outcome]], None],
@@ -339,17 +342,7 @@ async def _follow(
                 )
             batch_outcomes = list(outcomes.values())
             await asyncio.to_thread(commit, ref, batch_outcomes)
-            for o in batch_outcomes:
-                summary.calls += 1
-                summary.attempts += o.attempts
-                summary.prompt_tokens += o.prompt_tokens
-                summary.completion_tokens += o.completion_tokens
-                if o.error is None and o.result is not None:
-                    replies[o.request_key] = o.result
-                    summary.done += 1
-                else:
-                    failures[o.request_key] = o.error or "failed"
-                    summary.failed += 1
+            summary.count_committed(batch_outcomes, replies, failures)
         waiting = still
         if waiting:
             await asyncio.sleep(poll_interval)

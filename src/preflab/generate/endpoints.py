@@ -182,7 +182,7 @@ def read_endpoints(path: str | Path) -> dict[str, EndpointConfig]:
     except ConfigError:
         raise
     except Exception as exc:  # YAMLError, TOMLDecodeError, JSONDecodeError share no base class
-        raise ConfigError(f"cannot parse endpoints file: {_short(exc)}", path=str(p)) from None
+        raise ConfigError(f"cannot parse endpoints file: {shorten(exc)}", path=str(p)) from None
     entries = data.get("endpoints") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise ConfigError(
@@ -366,16 +366,14 @@ class ChatReply:
         }
 
 
-class _Retryable(Exception):
+class Retryable(Exception):
+    """A failed attempt worth another one (429, 5xx, timeout, dropped connection, bad body)."""
+
     def __init__(self, reason: str, wait: float | None = None, *, status: int | None = None):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
         self.status = status  # HTTP status, when the server answered
-
-
-Retryable = _Retryable
-"""A failed attempt worth another one (429, 5xx, timeout, dropped connection, bad body)."""
 
 
 def _status_reason(exc: openai.APIStatusError) -> str:
@@ -389,21 +387,21 @@ def _status_reason(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return _short(err["message"])
+            return shorten(err["message"])
         if isinstance(err, str) and err:
-            return _short(err)
+            return shorten(err)
         if "detail" in body:
             detail = body["detail"]
             text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
-            return _short(f"detail: {text}")
-        return _short(json.dumps(body, ensure_ascii=False))
+            return shorten(f"detail: {text}")
+        return shorten(json.dumps(body, ensure_ascii=False))
     if isinstance(body, str) and body.strip():
-        return _short(body.strip())
+        return shorten(body.strip())
     try:
         text = exc.response.text.strip()
     except Exception:  # noqa: BLE001 - a streamed body may be unreadable here; fall back
         text = ""
-    return _short(text) if text else _short(exc)
+    return shorten(text) if text else shorten(exc)
 
 
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -433,13 +431,19 @@ def _split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return known, extra
 
 
-async def _attempt(
+async def attempt_chat(
     client: openai.AsyncOpenAI,
     config: EndpointConfig,
     messages: Sequence[Mapping[str, str]],
     params: Mapping[str, Any],
     seed: int | None,
 ) -> ChatReply:
+    """Return the reply of one attempt (no retry).
+
+    Raises:
+        Retryable: the attempt failed in a way another attempt may not (429, 5xx, timeout…).
+        EndpointError: the server refused the request (4xx other than 408 and 429).
+    """
     import httpx2
     import openai
 
@@ -467,12 +471,12 @@ async def _attempt(
         )
         data = json.loads(response.content)
     except openai.RateLimitError as exc:
-        raise _Retryable(
+        raise Retryable(
             f"HTTP 429: {_status_reason(exc)}", _retry_after(exc.response.headers), status=429
         ) from None
     except openai.APIStatusError as exc:
         if exc.status_code >= 500 or exc.status_code == 408:
-            raise _Retryable(
+            raise Retryable(
                 f"HTTP {exc.status_code}: {_status_reason(exc)}",
                 _retry_after(exc.response.headers),
                 status=exc.status_code,
@@ -484,32 +488,16 @@ async def _attempt(
     except openai.APITimeoutError as exc:
         refused = _refused(exc)
         if refused is not None:  # the aiohttp transport reports refused connections as timeouts
-            raise _Retryable(f"connection error: {_short(refused)}") from None
-        raise _Retryable(f"timed out after {config.timeout:g} s") from None
+            raise Retryable(f"connection error: {shorten(refused)}") from None
+        raise Retryable(f"timed out after {config.timeout:g} s") from None
     except openai.APIConnectionError as exc:
-        raise _Retryable(f"connection error: {_short(exc.__cause__ or exc)}") from None
+        raise Retryable(f"connection error: {shorten(exc.__cause__ or exc)}") from None
     except (
         openai.APIResponseValidationError,
         ValueError,
     ) as exc:  # JSONDecodeError is a ValueError
-        raise _Retryable(f"malformed reply: {_short(exc)}") from None
-    return _reply_from_json(data)
-
-
-async def attempt_chat(
-    client: openai.AsyncOpenAI,
-    config: EndpointConfig,
-    messages: Sequence[Mapping[str, str]],
-    params: Mapping[str, Any],
-    seed: int | None,
-) -> ChatReply:
-    """Return the reply of one attempt (no retry).
-
-    Raises:
-        Retryable: the attempt failed in a way another attempt may not (429, 5xx, timeout…).
-        EndpointError: the server refused the request (4xx other than 408 and 429).
-    """
-    return await _attempt(client, config, messages, params, seed)
+        raise Retryable(f"malformed reply: {shorten(exc)}") from None
+    return reply_from_json(data)
 
 
 def reply_from_json(data: Any) -> ChatReply:
@@ -518,15 +506,6 @@ def reply_from_json(data: Any) -> ChatReply:
     Raises:
         Retryable: the body has no ``choices[0].message.content`` text.
     """
-    return _reply_from_json(data)
-
-
-def shorten(obj: object, limit: int = 200) -> str:
-    """Return ``str(obj)`` on one line, cut to ``limit`` characters (for failure reasons)."""
-    return _short(obj, limit)
-
-
-def _reply_from_json(data: Any) -> ChatReply:
     try:
         choice = data["choices"][0]
         content = choice["message"]["content"]
@@ -534,11 +513,11 @@ def _reply_from_json(data: Any) -> ChatReply:
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-        raise _Retryable(
-            f"malformed reply: no choices[0].message.content in {_short(data)}"
+        raise Retryable(
+            f"malformed reply: no choices[0].message.content in {shorten(data)}"
         ) from None
     if not isinstance(content, str):
-        raise _Retryable(f"malformed reply: content is {type(content).__name__}, not text")
+        raise Retryable(f"malformed reply: content is {type(content).__name__}, not text")
     return ChatReply(content, choice.get("finish_reason"), prompt_tokens, completion_tokens)
 
 
@@ -564,13 +543,13 @@ async def _attempt_stream(client: openai.AsyncOpenAI, kwargs: dict[str, Any]) ->
                 if choice.finish_reason:
                     finish = choice.finish_reason
     except openai.APIError as exc:
-        raise _Retryable(f"stream broken: {_short(exc)}") from None
+        raise Retryable(f"stream broken: {shorten(exc)}") from None
     except Exception as exc:  # the transport's own errors (dropped connection mid-stream)
         if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "h11"}:
-            raise _Retryable(f"stream truncated: {type(exc).__name__}: {_short(exc)}") from None
+            raise Retryable(f"stream truncated: {type(exc).__name__}: {shorten(exc)}") from None
         raise
     if finish is None:
-        raise _Retryable("stream truncated: it ended without a finish_reason")
+        raise Retryable("stream truncated: it ended without a finish_reason")
     return ChatReply("".join(parts), finish, prompt_tokens, completion_tokens)
 
 
@@ -585,7 +564,8 @@ def _refused(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _short(obj: object, limit: int = 200) -> str:
+def shorten(obj: object, limit: int = 200) -> str:
+    """Return ``str(obj)`` on one line, cut to ``limit`` characters (for failure reasons)."""
     text = str(obj).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -619,8 +599,8 @@ async def complete_chat(
     errors: list[str] = []
     for attempt in range(1, config.max_attempts + 1):
         try:
-            reply = await _attempt(client, config, messages, params or {}, seed)
-        except _Retryable as exc:
+            reply = await attempt_chat(client, config, messages, params or {}, seed)
+        except Retryable as exc:
             errors.append(exc.reason)
             if attempt == config.max_attempts:
                 break

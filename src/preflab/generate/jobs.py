@@ -174,6 +174,26 @@ class JobSummary:
             "batches": self.batches,
         }
 
+    def count_committed(
+        self,
+        outcomes: Iterable[Outcome],
+        replies: dict[str, dict[str, Any]],
+        failures: dict[str, str],
+    ) -> None:
+        """Count outcomes committed: each result into ``replies``, each error into ``failures``."""
+        for o in outcomes:
+            self.calls += 1
+            self.attempts += o.attempts
+            self.prompt_tokens += o.prompt_tokens
+            self.completion_tokens += o.completion_tokens
+            if o.error is None and o.result is not None:
+                replies[o.request_key] = o.result
+                self.done += 1
+            else:
+                failures[o.request_key] = o.error or "failed"
+                self.failed += 1
+                self.interrupted += o.interrupted
+
     def note_unparseable(self, called_now: bool) -> None:
         """Count a reply a judge could not read as unparseable instead of done or cached."""
         self.unparseable += 1
@@ -382,18 +402,7 @@ async def run_job_async(
                     break
                 batch.append(nxt)
             await asyncio.to_thread(flush, batch)
-            for o in batch:
-                summary.calls += 1
-                summary.attempts += o.attempts
-                summary.prompt_tokens += o.prompt_tokens
-                summary.completion_tokens += o.completion_tokens
-                if o.error is None and o.result is not None:
-                    replies[o.request_key] = o.result
-                    summary.done += 1
-                else:
-                    failures[o.request_key] = o.error or "failed"
-                    summary.failed += 1
-                    summary.interrupted += o.interrupted
+            summary.count_committed(batch, replies, failures)
             if on_progress:
                 on_progress(summary.done + summary.cached + summary.failed, summary.total)
 

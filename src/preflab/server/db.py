@@ -205,6 +205,7 @@ class Database:
         self._file_lock = None if sqlite_file is None else _writer_file_lock(sqlite_file)
         self._local = threading.local()
         self.inline_fallbacks = 0  # units that met a held lock and went to a thread
+        self.next_sweep = 0.0  # monotonic time of the next sweep of expired reservations
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a short unit of work for a request: inline on SQLite, else in a worker thread.

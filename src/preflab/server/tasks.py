@@ -32,8 +32,8 @@ def serve_next(
         NotFoundError: a project the user may not see.
     """
     now = time.monotonic()
-    if now >= getattr(db, "next_sweep", 0.0):
-        db.next_sweep = now + SWEEP_SECONDS  # type: ignore[attr-defined]
+    if now >= db.next_sweep:
+        db.next_sweep = now + SWEEP_SECONDS
         with db.transaction() as conn:
             collect.expire_reservations(conn)
     with db.transaction() as conn:

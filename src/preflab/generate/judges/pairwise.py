@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from preflab.errors import UsageError
-from preflab.generate.cache import annotate_error
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
 from preflab.generate.jobs import (
     ChatRequest,
@@ -26,17 +24,14 @@ from preflab.generate.jobs import (
     run_job,
 )
 from preflab.generate.judges.config import PairwiseJudgeConfig, judgment_id_of, make_ai_judge
-from preflab.generate.judges.parsing import Verdict, parse_verdict
-from preflab.generate.writeback import (
-    check_project,
-    judgments_table,
-    save_items,
-    save_judges,
-    save_judgments,
-    save_prompts,
-    save_responses,
-    stored_judgment_ids,
+from preflab.generate.judges.judge_run import (
+    JudgeFailure,
+    JudgeRunResult,
+    render_conversation,
+    store_judge_run,
 )
+from preflab.generate.judges.parsing import Verdict, parse_verdict
+from preflab.generate.writeback import check_project, save_items
 from preflab.records import (
     Judge,
     Judgment,
@@ -46,7 +41,6 @@ from preflab.records import (
     Response,
 )
 from preflab.store.tables import utcnow
-from preflab.store.unit_of_work import write_scope
 
 __all__ = [
     "PAIRWISE_TEMPLATE",
@@ -81,24 +75,8 @@ explain your reasoning briefly, then give your final verdict strictly in this fo
 [The End of Assistant B's Answer]"""
 
 
-def render_conversation(prompt: Prompt) -> str:
-    """Return the prompt's messages as a plain transcript (``User: …`` / ``Assistant: …``)."""
-    names = {"system": "System", "user": "User", "assistant": "Assistant"}
-    return "\n\n".join(f"{names[m.role]}: {m.content}" for m in prompt.messages)
-
-
-@dataclass(frozen=True, slots=True)
-class JudgeFailure:
-    """A judged item without a usable answer: the call failed or its text was unparseable."""
-
-    prompt_id: str
-    response_ids: tuple[str, ...]
-    reason: str
-    raw: str | None = None
-
-
 @dataclass(slots=True)
-class PairwiseJudgeResult:
+class PairwiseJudgeResult(JudgeRunResult):
     """Judgments made, items sent to humans, failures, the judge identity and job summary.
 
     ``judgments`` holds this judge's verdict on every item it could read; ``already_stored``
@@ -115,15 +93,6 @@ class PairwiseJudgeResult:
     verdicts: dict[str, tuple[Verdict | None, Verdict | None]] = field(default_factory=dict)
     already_stored: int = 0
     unparseable: int = 0
-
-    @property
-    def new_judgments(self) -> int:
-        """Return how many judgments this run added to the store."""
-        return len(self.judgments) - self.already_stored
-
-    def table(self) -> pa.Table:
-        """Return the judgments as an Arrow table (``JUDGMENT_SCHEMA``)."""
-        return judgments_table(self.judgments)
 
 
 def _request(
@@ -286,18 +255,19 @@ def judge_pairwise(
                 source="ai-judge",
             )
         )
-    for key in unparseable:
-        job.summary.note_unparseable(key in job.called)
-    with write_scope(engine) as conn:
-        result.already_stored = len(
-            stored_judgment_ids(conn, (j.judgment_id for j in result.judgments))
-        )
-        for key, reason in unparseable.items():
-            annotate_error(conn, key, reason)
-        save_prompts(conn, [p[0] for p in plans])
-        save_responses(conn, [r for p in plans for r in (p[1], p[2])])
-        save_judges(conn, [judge])
-        save_judgments(conn, result.judgments)
+
+    def queue_for_humans(conn: Connection) -> None:
         if project_id is not None and result.to_humans:
             save_items(conn, project_id, result.to_humans, source=f"inconsistent:{judge.judge_id}")
+
+    result.already_stored = store_judge_run(
+        engine,
+        job,
+        judge,
+        result.judgments,
+        [p[0] for p in plans],
+        [r for p in plans for r in (p[1], p[2])],
+        unparseable,
+        also=queue_for_humans,
+    )
     return result

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import pyarrow as pa
 from sqlalchemy import Engine
 
 from preflab.errors import UsageError
-from preflab.generate.cache import annotate_error
 from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
 from preflab.generate.jobs import (
     ChatRequest,
@@ -26,17 +24,14 @@ from preflab.generate.jobs import (
     run_job,
 )
 from preflab.generate.judges.config import RubricJudgeConfig, judgment_id_of, make_ai_judge
-from preflab.generate.judges.pairwise import JudgeFailure, render_conversation
-from preflab.generate.judges.parsing import parse_rating
-from preflab.generate.writeback import (
-    check_project,
-    judgments_table,
-    save_judges,
-    save_judgments,
-    save_prompts,
-    save_responses,
-    stored_judgment_ids,
+from preflab.generate.judges.judge_run import (
+    JudgeFailure,
+    JudgeRunResult,
+    render_conversation,
+    store_judge_run,
 )
+from preflab.generate.judges.parsing import parse_rating
+from preflab.generate.writeback import check_project
 from preflab.records import (
     Judge,
     Judgment,
@@ -47,7 +42,6 @@ from preflab.records import (
     ResponseId,
 )
 from preflab.store.tables import utcnow
-from preflab.store.unit_of_work import write_scope
 
 __all__ = ["RUBRIC_TEMPLATE", "RubricJudgeResult", "judge_rubric", "rubric_judge"]
 
@@ -70,7 +64,7 @@ rationale, then end with a line of the form "Rating: N".
 
 
 @dataclass(slots=True)
-class RubricJudgeResult:
+class RubricJudgeResult(JudgeRunResult):
     """Rating judgments (one per response), failures per (response, aspect), the judge.
 
     ``already_stored`` of the judgments were stored by an earlier run of the same judge;
@@ -83,15 +77,6 @@ class RubricJudgeResult:
     summary: JobSummary
     already_stored: int = 0
     unparseable: int = 0
-
-    @property
-    def new_judgments(self) -> int:
-        """Return how many judgments this run added to the store."""
-        return len(self.judgments) - self.already_stored
-
-    def table(self) -> pa.Table:
-        """Return the judgments as an Arrow table (``JUDGMENT_SCHEMA``)."""
-        return judgments_table(self.judgments)
 
 
 def rubric_judge(ep: EndpointConfig, config: RubricJudgeConfig) -> Judge:
@@ -190,7 +175,7 @@ def judge_rubric(
     scores: dict[ResponseId, dict[str, float]] = {}
     prompts: dict[str, Prompt] = {}
     responses: dict[ResponseId, Response] = {}
-    unparseable: list[str] = []
+    unparseable: dict[str, str] = {}
     for prompt, response, aspect, req in plans:
         prompts[prompt.prompt_id] = prompt
         responses[response.response_id] = response
@@ -202,7 +187,7 @@ def judge_rubric(
             continue
         value = parse_rating(text, config.scale_min, config.scale_max)
         if value is None:
-            unparseable.append(req.key)
+            unparseable[req.key] = "unparseable rating"
             result.unparseable += 1
             result.failures.append(
                 JudgeFailure(prompt.prompt_id, ids, f"{aspect}: unparseable rating", text)
@@ -229,16 +214,13 @@ def judge_rubric(
                 source="ai-judge",
             )
         )
-    for key in dict.fromkeys(unparseable):
-        job.summary.note_unparseable(key in job.called)
-    with write_scope(engine) as conn:
-        result.already_stored = len(
-            stored_judgment_ids(conn, (j.judgment_id for j in result.judgments))
-        )
-        for key in unparseable:
-            annotate_error(conn, key, "unparseable rating")
-        save_prompts(conn, prompts.values())
-        save_responses(conn, responses.values())
-        save_judges(conn, [judge])
-        save_judgments(conn, result.judgments)
+    result.already_stored = store_judge_run(
+        engine,
+        job,
+        judge,
+        result.judgments,
+        prompts.values(),
+        responses.values(),
+        unparseable,
+    )
     return result

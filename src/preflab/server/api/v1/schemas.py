@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from preflab.collect import Assignment, Guideline, Item, Judgment, Progress, Project, User
+from preflab.collect import Judgment
+from preflab.collect.rows import aware
 
 __all__ = [
     "AssignmentPublic",
@@ -30,9 +31,16 @@ __all__ = [
 ]
 
 
-def utc(ts: datetime | None) -> datetime | None:
-    """Return ``ts`` as aware UTC (SQLite hands back naive datetimes stored as UTC)."""
-    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
+class RowPublic(BaseModel):
+    """A schema that shows a :mod:`preflab.collect` row: its fields are the row's, by name."""
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        """Return the schema of ``row`` (one of ``preflab.collect``'s rows); times as aware UTC."""
+        values = {name: getattr(row, name) for name in cls.model_fields}
+        return cls.model_validate(
+            {k: aware(v) if isinstance(v, datetime) else v for k, v in values.items()}
+        )
 
 
 class TokenCreate(BaseModel):
@@ -41,18 +49,13 @@ class TokenCreate(BaseModel):
     name: str = "api"
 
 
-class UserPublic(BaseModel):
+class UserPublic(RowPublic):
     user_id: str
     username: str
     role: str
     vendor: str | None
     team: str | None
     is_active: bool
-
-    @classmethod
-    def of(cls, u: User) -> UserPublic:
-        return cls(user_id=u.user_id, username=u.username, role=u.role, vendor=u.vendor,
-                   team=u.team, is_active=u.is_active)
 
 
 class TokenPublic(BaseModel):
@@ -76,18 +79,14 @@ class GuidelineCreate(BaseModel):
     text: str = Field(min_length=1, max_length=200_000)
 
 
-class GuidelinePublic(BaseModel):
+class GuidelinePublic(RowPublic):
     version: int
     text: str
     author: str | None
     created_at: datetime | None
 
-    @classmethod
-    def of(cls, g: Guideline) -> GuidelinePublic:
-        return cls(version=g.version, text=g.text, author=g.author, created_at=utc(g.created_at))
 
-
-class ProjectPublic(BaseModel):
+class ProjectPublic(RowPublic):
     """A project as the API shows it."""
 
     project_id: str
@@ -102,15 +101,13 @@ class ProjectPublic(BaseModel):
     gold_share: float
     config: dict[str, Any]
 
+    @field_validator("attributes", "config", mode="before")
     @classmethod
-    def of(cls, p: Project) -> ProjectPublic:
-        return cls(
-            project_id=p.project_id, name=p.name, kind=p.kind, scale=p.scale,
-            allow_tie=p.allow_tie, allow_both_bad=p.allow_both_bad,
-            attributes=list(p.attributes or []), overlap=p.overlap,
-            overlap_share=p.overlap_share, gold_share=p.gold_share,
-            config=dict(p.config or {}),
-        )
+    def _stored_null_is_empty(cls, value: Any, info: ValidationInfo) -> Any:
+        # Any: a JSON column's value, which an old row may hold as null
+        if value is not None:
+            return value
+        return [] if info.field_name == "attributes" else {}
 
 
 class SkipCreate(BaseModel):
@@ -138,8 +135,8 @@ class JudgmentPublic(BaseModel):
             judgment_id=j.judgment_id, item_id=j.item_id, prompt_id=j.prompt_id,
             response_ids=list(j.response_ids), kind=j.kind, value=dict(j.value),
             judge_id=j.judge_id, guideline_version=j.guideline_version,
-            started_at=utc(j.started_at),
-            submitted_at=utc(j.submitted_at), comment=j.comment, flags=list(j.flags or []),
+            started_at=aware(j.started_at),
+            submitted_at=aware(j.submitted_at), comment=j.comment, flags=list(j.flags or []),
             submission_id=j.idempotency_key,
         )
 
@@ -151,7 +148,7 @@ class JudgmentPage(BaseModel):
     judgments: list[JudgmentPublic]
 
 
-class ItemPublic(BaseModel):
+class ItemPublic(RowPublic):
     item_id: str
     prompt_id: str
     response_ids: list[str]
@@ -162,12 +159,6 @@ class ItemPublic(BaseModel):
     reserved: int
     batch_id: str | None
 
-    @classmethod
-    def of(cls, i: Item) -> ItemPublic:
-        return cls(item_id=i.item_id, prompt_id=i.prompt_id, response_ids=list(i.response_ids),
-                   is_gold=i.is_gold, priority=i.priority, target=i.target, done=i.done,
-                   reserved=i.reserved, batch_id=i.batch_id)
-
 
 class ItemPage(BaseModel):
     total: int
@@ -176,7 +167,7 @@ class ItemPage(BaseModel):
     items: list[ItemPublic]
 
 
-class AssignmentPublic(BaseModel):
+class AssignmentPublic(RowPublic):
     """One serving of an item: to whom, when, why, and what came of it."""
 
     assignment_id: str
@@ -187,12 +178,6 @@ class AssignmentPublic(BaseModel):
     reason: str | None
     shown_order: list[str] | None
     judgment_id: str | None
-
-    @classmethod
-    def of(cls, a: Assignment) -> AssignmentPublic:
-        return cls(assignment_id=a.assignment_id, user_id=a.user_id, status=a.status,
-                   reserved_at=utc(a.reserved_at), expires_at=utc(a.expires_at),
-                   reason=a.reason, shown_order=a.shown_order, judgment_id=a.judgment_id)
 
 
 class AnnotatorProgress(BaseModel):
@@ -217,7 +202,7 @@ class GoldAccuracy(BaseModel):
     accuracy: float | None
 
 
-class ProgressPublic(BaseModel):
+class ProgressPublic(RowPublic):
     """A project's progress: items, judgments, per annotator and batch, gold accuracy."""
 
     items: int
@@ -228,11 +213,6 @@ class ProgressPublic(BaseModel):
     per_annotator: list[AnnotatorProgress]
     per_batch: list[BatchProgress]
     gold: list[GoldAccuracy]
-
-    @classmethod
-    def of(cls, p: Progress) -> ProgressPublic:
-        return cls.model_validate(
-            {f: getattr(p, f) for f in Progress.__dataclass_fields__})
 
 
 class MessagePublic(BaseModel):
