@@ -132,11 +132,13 @@ def export_command(
                             judge=judge)
     source = load_source(from_, db, workspace, project)
     derived = run_derive(source, options)
-    title = f"preflab export of {source.label}"
+    # the pairs hold copies of the prompts and texts: let the record tables go before writing
+    judgments, title = source.judgments, f"preflab export of {source.label}"
+    del source
     extras = {"ties": derived.ties} if derived.ties.num_rows else None
     common = {"overwrite": overwrite, "title": title, "derive_counts": derived.counts}
     result: ExportResult
-    policy = {"on_bad_row": on_bad_row.value, "judgments": source.judgments}
+    policy = {"on_bad_row": on_bad_row.value, "judgments": judgments}
     text = {"prompt_text": prompt_text.value}
     if format == "trl-preference":
         result = write_trl_preference(

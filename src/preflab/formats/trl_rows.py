@@ -15,6 +15,10 @@ assistants echo the question (two rows of HH-RLHF's harmless-base test file do),
 completion is a field of its own in every format, so the row is exported and counted as the
 note ``completion_repeats_prompt`` (only messages of at least :data:`MIN_REPEAT_CHARS`
 characters count, since a short greeting is echoed all the time).
+
+The text checks are row-wise functions of a row's values, and exported data repeats texts
+(every judgment of one pair of responses carries the same two texts): each is evaluated once per
+distinct value, or distinct pair of values, and spread back to the rows (:func:`_by_distinct`).
 """
 
 from __future__ import annotations
@@ -120,9 +124,9 @@ class _Prompts:
 
     def empty_message(self) -> np.ndarray:
         """Rows with a message whose content is empty (or only whitespace)."""
-        empty = _mask(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(self.contents)), 0), True)
+        empty = _by_distinct(_empty, _Codes(self.contents))
         bad = np.zeros(self.n, dtype=bool)
-        np.logical_or.at(bad, self.parent[empty], True)
+        bad[self.parent[empty]] = True
         return bad
 
     def bad_roles(self) -> np.ndarray:
@@ -132,7 +136,7 @@ class _Prompts:
         after = pos - start[self.parent]
         msg_bad = (after >= 0) & (self.codes != after % 2)
         bad = np.zeros(self.n, dtype=bool)
-        np.logical_or.at(bad, self.parent[msg_bad], True)
+        bad[self.parent[msg_bad]] = True
         turns = self.lengths - start
         bad |= (turns <= 0) | (turns % 2 == 0)
         return np.asarray(bad & (self.lengths > 0), dtype=bool)
@@ -158,6 +162,64 @@ def completion_with_space(text: pa.ChunkedArray | pa.Array, is_transcript: np.nd
     spaced = pc.binary_join_element_wise(" ", text, "")
     out = spaced if is_transcript is None else pc.if_else(pa.array(is_transcript), spaced, text)
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+#: Evaluate on distinct values only when they are at most this share of the rows; with more,
+#: the encoding costs more than it saves.
+_DISTINCT_SHARE = 0.5
+
+
+#: Columns of at least this many rows look at every ``_SAMPLE_EVERY``-th row first and are not
+#: encoded when that sample is already mostly distinct (the encoding would be thrown away).
+_SAMPLE_FROM = 4096
+_SAMPLE_EVERY = 8
+
+
+class _Codes:
+    """Each row's code among the distinct values of a column (nulls share one), computed once.
+
+    ``codes`` is None when a sample shows the values are mostly distinct.
+    """
+
+    def __init__(self, values: pa.ChunkedArray | pa.Array) -> None:
+        self.values = values
+        self.codes: np.ndarray | None = None
+        self.count = 0
+        n = len(values)
+        if n >= _SAMPLE_FROM:
+            sample = values.take(pa.array(np.arange(0, n, _SAMPLE_EVERY)))
+            if len(pc.unique(sample)) > len(sample) * _DISTINCT_SHARE:
+                return
+        arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        encoded = pc.dictionary_encode(arr)
+        size = len(encoded.dictionary)
+        self.codes = pc.fill_null(encoded.indices, size).to_numpy(zero_copy_only=False).astype(np.int64)
+        self.count = size + 1
+
+
+def _by_distinct(check: Any, *columns: _Codes) -> np.ndarray:
+    """Return ``check(*values)``, evaluated once per distinct row of values (issue 18).
+
+    ``check`` must be row-wise (each row's result depends on that row's values alone) and
+    return one value per row; the result is the same as calling it on every row.
+    """
+    n = len(columns[0].values)
+    if any(c.codes is None for c in columns):
+        return np.asarray(check(*(c.values for c in columns)))
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    for column in columns:
+        assert column.codes is not None
+        key = key * column.count + column.codes
+        size *= column.count
+        if size > n * _DISTINCT_SHARE:  # count the combinations seen (and keep the key small)
+            key = np.unique(key, return_inverse=True)[1].astype(np.int64).reshape(-1)
+            size = int(key.max()) + 1 if n else 0
+        if size > n * _DISTINCT_SHARE:
+            return np.asarray(check(*(c.values for c in columns)))
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    rows = pa.array(first)
+    return np.asarray(check(*(c.values.take(rows) for c in columns)))[inverse.reshape(-1)]
 
 
 def _empty(text: pa.ChunkedArray) -> np.ndarray:
@@ -247,28 +309,31 @@ def check_pair_rows(pairs: pa.Table, *, plain: bool = False) -> RowChecks:
         plain: flag prompts that are not one user message (``prompt_text="plain"``).
     """
     prompts = _Prompts(pairs.column("prompt"))
-    chosen, rejected = pairs.column("chosen"), pairs.column("rejected")
+    chosen, rejected = _Codes(pairs.column("chosen")), _Codes(pairs.column("rejected"))
     checks = RowChecks(pairs.num_rows)
     _check_prompts(checks, prompts, plain)
-    checks.add("empty_completion", _empty(chosen) | _empty(rejected))
-    checks.add("multi_turn_completion", _has_marker(chosen) | _has_marker(rejected))
-    checks.add("same_text", _same_text(chosen, rejected))
-    last = prompts.last_content()
-    checks.notes["completion_repeats_prompt"] = _repeats(chosen, last) | _repeats(rejected, last)
+    checks.add("empty_completion", _by_distinct(_empty, chosen) | _by_distinct(_empty, rejected))
+    checks.add("multi_turn_completion",
+               _by_distinct(_has_marker, chosen) | _by_distinct(_has_marker, rejected))
+    checks.add("same_text", _by_distinct(_same_text, chosen, rejected))
+    last = _Codes(prompts.last_content())
+    checks.notes["completion_repeats_prompt"] = (_by_distinct(_repeats, chosen, last)
+                                                 | _by_distinct(_repeats, rejected, last))
     return checks
 
 
 def check_unpaired_rows(unpaired: pa.Table, *, plain: bool = False) -> RowChecks:
     """Return the masks of every check on an unpaired table (``prompt``, ``completion``, ``label``)."""
     prompts = _Prompts(unpaired.column("prompt"))
-    completion = unpaired.column("completion")
+    completion = _Codes(unpaired.column("completion"))
     checks = RowChecks(unpaired.num_rows)
     _check_prompts(checks, prompts, plain)
-    checks.add("empty_completion", _empty(completion))
-    checks.add("multi_turn_completion", _has_marker(completion))
+    checks.add("empty_completion", _by_distinct(_empty, completion))
+    checks.add("multi_turn_completion", _by_distinct(_has_marker, completion))
     checks.add("missing_label", np.asarray(unpaired.column("label").is_null().to_numpy(zero_copy_only=False),
                                            dtype=bool))
-    checks.notes["completion_repeats_prompt"] = _repeats(completion, prompts.last_content())
+    last = _Codes(prompts.last_content())
+    checks.notes["completion_repeats_prompt"] = _by_distinct(_repeats, completion, last)
     return checks
 
 
