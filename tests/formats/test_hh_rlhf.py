@@ -242,3 +242,47 @@ def test_every_drop_is_noted_with_its_line(write_jsonl):
         (1, "dropped_identical"),
         (3, "dropped_unparsable"),
     ]
+
+
+def _rows_with_repeats():
+    """Pairs, drops and a merge, each repeated, interleaved (as a concatenated copy would be)."""
+    good = {"chosen": CHOSEN, "rejected": REJECTED}
+    other = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi\n\nAssistant: Go."}
+    empty = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi\n\nAssistant:"}
+    nfc = {"chosen": "\n\nHuman: Hi\n\nAssistant: caf\u00e9", "rejected": "\n\nHuman: Hi\n\nAssistant: cafe\u0301"}
+    split = {
+        "chosen": "\n\nHuman: Hi\n\nAssistant: One\n\nAssistant: Two",
+        "rejected": "\n\nHuman: Hi\n\nAssistant: Three",
+    }
+    block = [good, other, empty, nfc, split]
+    return [json.dumps(r) for _ in range(7) for r in block]
+
+
+@pytest.mark.parametrize("rule", ["drop", "merge"])
+def test_repeated_rows_read_exactly_as_without_the_memos(write_text, monkeypatch, rule):
+    # every repeat is remembered (ids, drops, merges); the outcome must equal a plain reading
+    import preflab.formats.hh_rlhf as hh
+    from preflab.formats import chunk_builder, streams
+    from preflab.formats.driver import concat_chunks
+
+    path = write_text(_rows_with_repeats(), "rep.jsonl")
+    remembered = concat_chunks(hh.read_hh_rlhf(path, chunk_size=4, consecutive_turns=rule))
+    monkeypatch.setattr(hh, "ROW_MEMO_LIMIT", 0)  # memo given up at once
+    monkeypatch.setattr(streams, "LINE_MEMO_LIMIT", 0)
+    monkeypatch.setattr(chunk_builder, "ID_MEMO_LIMIT", -1)  # emptied at every chunk
+    plain = concat_chunks(hh.read_hh_rlhf(path, chunk_size=4, consecutive_turns=rule))
+    for name in ("prompts", "responses", "judgments", "judges"):
+        assert getattr(plain, name).equals(getattr(remembered, name)), name
+    assert plain.counts == remembered.counts
+    assert [(n.line, n.reason, n.message) for n in plain.notes] == [
+        (n.line, n.reason, n.message) for n in remembered.notes
+    ]
+    assert remembered.judgments.num_rows == 7 * (3 if rule == "merge" else 2)
+    assert len(set(remembered.judgments.column("judgment_id").to_pylist())) == (
+        remembered.judgments.num_rows
+    )  # one judgment per line, each with its own id
+    assert remembered.counts["dropped_empty_response"] == 7
+    assert remembered.counts["dropped_identical"] == 7
+    assert [n.line for n in remembered.notes if n.reason == "dropped_identical"] == list(
+        range(4, 36, 5)
+    )

@@ -128,3 +128,17 @@ def test_not_a_parquet_file_is_a_format_error(tmp_path):
     path.write_text('{"chosen": "a"}\n')
     with pytest.raises(FormatError, match="not a Parquet file"):
         list(iter_rows(path))
+
+
+def test_iter_rows_with_repeats_yields_the_same_rows_lines_and_errors(write_text):
+    lines = ['{"a": 1}', "", '{"a": 2}', "{broken", '{"a": 1}', "[1]", '{"a": 2}', "{broken"]
+    path = write_text(lines, "rep.jsonl")
+    plain = list(iter_rows(path))
+    remembered = list(iter_rows(path, repeats=True))
+    assert [line for line, _ in plain] == [line for line, _ in remembered] == [1, 3, 4, 5, 6, 7, 8]
+    for (_, a), (_, b) in zip(plain, remembered, strict=True):
+        if isinstance(a, InputError):
+            assert isinstance(b, InputError) and (a.line, a.message) == (b.line, b.message)
+        else:
+            assert a == b
+    assert remembered[0][1] is remembered[3][1]  # a repeated line is parsed once

@@ -190,3 +190,53 @@ def test_text_postgresql_cannot_hold_is_a_store_error_and_writes_nothing(
         import_chunks(engine, [make_chunk(0, 1, extra_responses=[nul])], format="test", path=source)
     assert "Nothing was imported" in str(err.value)
     assert EMPTY == count_rows(engine)
+
+
+def _index_statements(engine: Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+            )
+        ]
+
+
+def test_bulk_load_builds_the_indexes_again_as_they_were(
+    engine: Engine, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("indexes are dropped for a bulk load on SQLite only")
+    from preflab.store import imports
+
+    monkeypatch.setattr(imports, "BULK_CHUNK_ROWS", 5)  # these chunks count as a bulk load
+    before = _index_statements(engine)
+    assert any(name == "ix_judgments_prompt_id" for name, _ in before)
+    result = import_chunks(engine, chunk_stream(30, 10), format="test", path=source)
+    assert 30 == result.counts["judgments"]
+    assert before == _index_statements(engine)
+    with engine.connect() as conn:  # the rebuilt index answers queries (and is used)
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT judgment_id FROM judgments WHERE prompt_id = 'x'"
+        ).all()
+    assert "ix_judgments_prompt_id" in " ".join(str(r) for r in plan)
+
+
+def test_failed_bulk_load_leaves_the_indexes_and_rows_as_they_were(
+    engine: Engine, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("indexes are dropped for a bulk load on SQLite only")
+    from preflab.store import imports
+
+    monkeypatch.setattr(imports, "BULK_CHUNK_ROWS", 5)
+    before = _index_statements(engine)
+
+    def failing() -> Iterator[ImportChunk]:
+        yield make_chunk(0, 10)
+        raise InputError("expected a string, got null", path=str(source), line=11, field="chosen")
+
+    with pytest.raises(InputError):
+        import_chunks(engine, failing(), format="test", path=source)
+    assert before == _index_statements(engine)
+    assert EMPTY == count_rows(engine)

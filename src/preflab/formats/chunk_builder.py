@@ -40,11 +40,16 @@ _ROLES = frozenset({"system", "user", "assistant"})
 _PAIRWISE_SCALES = (2, 5, 7, 8)
 #: Judgment flag: the source does not record the order the responses were shown in (e.g.
 #: HH-RLHF lists chosen first), so ``response_ids`` order means nothing for position-bias checks.
-from preflab.records import ORDER_UNKNOWN_FLAG as ORDER_UNKNOWN  # noqa: E402
+from preflab.records import ORDER_UNKNOWN_FLAG as ORDER_UNKNOWN
+
 #: Ids remembered per record type across chunks (~100 MB of ids at most).
 SEEN_LIMIT = 1_000_000
 #: Located notes (rows dropped, skipped or merged by a rule) kept per chunk; counts stay exact.
 MAX_NOTES = 10_000
+#: Ids remembered per distinct text (prompt turns, response text, judgment value), so a text
+#: that repeats is normalized and hashed once; the memo is emptied at a chunk's end past this,
+#: and given up for the file after a chunk where most texts were new.
+ID_MEMO_LIMIT = 50_000
 _VALUE_KINDS = ("pairwise", "ranking", "rating", "binary", "edit")
 # Judgment columns imports never fill: built as all-null arrays at flush time.
 _NULL_JUDGMENT_COLUMNS = (
@@ -115,11 +120,16 @@ def make_judgment_id(
     response_ids: Sequence[str],
     value: Any,
     extra: Any = None,
+    *,
+    value_text: str | None = None,
 ) -> str:
     """Return the stable id of an imported judgment: a hash of its content and position.
 
     The file path is left out on purpose: the same file re-imported from another directory keeps
     its ids, so nothing is duplicated.
+
+    ``value_text`` is ``value`` already in its canonical JSON text (a caller that has it
+    remembered skips encoding it again).
 
     >>> make_judgment_id("hh-rlhf", 3, "hh", "p_1", ["r_1", "r_2"], {"preferred": "r_1"})[:2]
     'j_'
@@ -131,7 +141,7 @@ def make_judgment_id(
             judge_id,
             prompt_id,
             "\x1e".join(response_ids),
-            _encode_canonical(value),
+            _encode_canonical(value) if value_text is None else value_text,
             "" if extra is None else _encode_canonical(extra),
         )
     )
@@ -163,8 +173,17 @@ class ChunkBuilder:
         self._seen_judges: set[str] = set()
         self._row_added: list[tuple[set[str], str]] = []
         self._row_marks: tuple[int, int, int, int] = (0, 0, 0, 0)
-        self._row_counts: dict[str, int] = {}
+        # counts as they were when the row began: copied on the row's first count only
+        self._row_counts: dict[str, int] | None = None
+        self._in_row = False
         self._line: int | None = None
+        # id per distinct text (normalizing and hashing cost more than a dict lookup)
+        self._prompt_ids: dict[tuple[str, ...], str] = {}
+        self._response_ids: dict[tuple[str, str, str | None], str] = {}
+        self._value_texts: dict[tuple[Any, ...], str] = {}
+        self._memo_on = True  # off for good once a chunk's texts rarely repeated
+        self._memo_lookups = 0  # prompt and response ids asked for in this chunk
+        self._memo_misses = 0  # of them computed (the rest came from the memos)
         # source record id -> line of its first occurrence (repeated trees, posts, battles)
         self._sources: dict[str, int] = {}
         self._row_sources: list[str] = []
@@ -189,7 +208,8 @@ class ChunkBuilder:
         self._row_added.clear()
         self._row_sources.clear()
         self._row_notes = len(self.notes)
-        self._row_counts = dict(self.counts)
+        self._row_counts = None
+        self._in_row = True
         self._row_marks = (
             len(self._p["prompt_id"]),
             len(self._r["response_id"]),
@@ -209,7 +229,9 @@ class ChunkBuilder:
             self._sources.pop(source, None)
         self._row_sources.clear()
         del self.notes[self._row_notes :]
-        self.counts = dict(self._row_counts)
+        if self._row_counts is not None:
+            self.counts = self._row_counts
+            self._row_counts = None
 
     def drop(self, reason: str, detail: str | None = None, *, field: str | None = None) -> None:
         """Count one input row dropped by a stated rule (``counts["dropped_<reason>"]``).
@@ -221,7 +243,7 @@ class ChunkBuilder:
 
     def note(self, key: str, message: str, *, field: str | None = None) -> None:
         """Count one row under ``key`` (``skipped_…``, ``merged_…``) and note where it was."""
-        self.counts[key] = self.counts.get(key, 0) + 1
+        self.count(key)
         if len(self.notes) < MAX_NOTES:
             self.notes.append(
                 ImportProblem(
@@ -265,6 +287,8 @@ class ChunkBuilder:
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to ``counts[key]``."""
+        if self._row_counts is None and self._in_row:
+            self._row_counts = dict(self.counts)  # what a rollback of this row restores
         self.counts[key] = self.counts.get(key, 0) + n
 
     # -- records ----------------------------------------------------------------------------
@@ -296,7 +320,30 @@ class ChunkBuilder:
                 field,
                 f"the last prompt message must be a user turn, got role {messages[-1]['role']!r}",
             )
-        prompt_id = make_prompt_id(messages)
+        if self._memo_on:
+            key = tuple(x for m in messages for x in (m["role"], m["content"]))
+            prompt_id = self._prompt_ids.get(key)
+            self._memo_lookups += 1
+            if prompt_id is None:
+                prompt_id = self._prompt_ids[key] = make_prompt_id(messages)
+                self._memo_misses += 1
+        else:
+            prompt_id = make_prompt_id(messages)
+        return self.add_checked_prompt(prompt_id, messages, tags=tags, reference=reference)
+
+    def add_checked_prompt(
+        self,
+        prompt_id: str,
+        messages: list[dict[str, str]],
+        *,
+        tags: Sequence[str] = (),
+        reference: str | None = None,
+    ) -> str:
+        """Add a prompt (once) that :meth:`add_prompt` accepted before, under the id it gave.
+
+        For readers that remember the outcome of a repeated input row: nothing is checked or
+        hashed again.
+        """
         if prompt_id not in self._seen_prompts:
             self._seen_prompts.add(prompt_id)
             self._row_added.append((self._seen_prompts, prompt_id))
@@ -327,7 +374,37 @@ class ChunkBuilder:
         """
         if not content.strip():
             raise RowError(field, "a response must not be empty")
-        response_id = make_response_id(prompt_id, content, model)
+        if self._memo_on:
+            key = (prompt_id, content, model)
+            response_id = self._response_ids.get(key)
+            self._memo_lookups += 1
+            if response_id is None:
+                response_id = self._response_ids[key] = make_response_id(prompt_id, content, model)
+                self._memo_misses += 1
+        else:
+            response_id = make_response_id(prompt_id, content, model)
+        return self.add_checked_response(
+            response_id,
+            prompt_id,
+            content,
+            model=model,
+            model_revision=model_revision,
+            params=params,
+            origin=origin,
+        )
+
+    def add_checked_response(
+        self,
+        response_id: str,
+        prompt_id: str,
+        content: str,
+        *,
+        model: str | None = None,
+        model_revision: str | None = None,
+        params: dict[str, Any] | None = None,
+        origin: str = "import",
+    ) -> str:
+        """Add a response (once) that :meth:`add_response` accepted before, under its id."""
         if response_id not in self._seen_responses:
             self._seen_responses.add(response_id)
             self._row_added.append((self._seen_responses, response_id))
@@ -337,7 +414,7 @@ class ChunkBuilder:
             r["content"].append(content)
             r["model"].append(model)
             r["model_revision"].append(model_revision)
-            r["params"].append(json.dumps(params or {}, sort_keys=True))
+            r["params"].append(json.dumps(params, sort_keys=True) if params else "{}")
             r["origin"].append(origin)
         return response_id
 
@@ -396,7 +473,7 @@ class ChunkBuilder:
             RowError: the same response shown twice, or a value that names unseen responses.
         """
         shown = list(response_ids)
-        if len(set(shown)) != len(shown):
+        if (shown[0] == shown[1]) if len(shown) == 2 else len(set(shown)) != len(shown):
             raise RowError(None, "the same response appears twice in one judgment")
         value: Any
         if kind == "pairwise":
@@ -418,7 +495,14 @@ class ChunkBuilder:
         else:  # pragma: no cover - readers only make the kinds above
             raise ValueError(f"unsupported judgment kind {kind!r}")
         judgment_id = make_judgment_id(
-            self.format, self._line, judge_id, prompt_id, shown, value, id_extra
+            self.format,
+            self._line,
+            judge_id,
+            prompt_id,
+            shown,
+            value,
+            id_extra,
+            value_text=self._value_text(value) if kind == "pairwise" and self._memo_on else None,
         )
         j = self._j
         row = len(j["judgment_id"])
@@ -437,6 +521,14 @@ class ChunkBuilder:
         j["source"].append(self.path)
         j["source_line"].append(self._line)
         return judgment_id
+
+    def _value_text(self, value: dict[str, Any]) -> str:
+        """Return the canonical JSON of a flat value (a pairwise choice), encoded once per value."""
+        key = tuple(value.items())
+        text = self._value_texts.get(key)
+        if text is None:
+            text = self._value_texts[key] = _encode_canonical(value)
+        return text
 
     # -- output -----------------------------------------------------------------------------
     def pending(self) -> int:
@@ -485,4 +577,12 @@ class ChunkBuilder:
         for seen in (self._seen_prompts, self._seen_responses, self._seen_judges):
             if len(seen) > self.seen_limit:
                 seen.clear()  # bounded memory; a record seen long ago may be emitted again
+        # texts that rarely repeat (more than half of the ids of this chunk were new): the
+        # memos are given up for this file, so memory stays bounded by a chunk's texts
+        if self._memo_misses * 2 > self._memo_lookups:
+            self._memo_on = False
+        for memo in (self._prompt_ids, self._response_ids, self._value_texts):
+            if not self._memo_on or len(memo) > ID_MEMO_LIMIT:
+                memo.clear()
+        self._memo_lookups = self._memo_misses = 0
         return chunk

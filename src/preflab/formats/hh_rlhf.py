@@ -43,12 +43,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from preflab.formats.base import ImportChunk
 from preflab.formats.chunk_builder import ORDER_UNKNOWN, ChunkBuilder, two_point
 from preflab.formats.driver import check_choice, read_file
 from preflab.formats.fields import get_str
+from preflab.formats.streams import iter_rows
 
 __all__ = [
     "JUDGE_ID",
@@ -149,12 +150,90 @@ def note_merged_turns(b: ChunkBuilder, *, field: str | None = None, what: str = 
     )
 
 
+#: Distinct rows whose outcome a parser remembers; past it, the memo starts again (or stops
+#: for good when few rows repeated).
+ROW_MEMO_LIMIT = 20_000
+
+
+class _Outcome(NamedTuple):
+    """What a row became: its records (ids and texts) or the rule that dropped it."""
+
+    prompt_id: str | None
+    context: list[dict[str, str]] | None
+    chosen_id: str
+    chosen: str
+    rejected_id: str
+    rejected: str
+    merged: bool
+    drop: tuple[str, str] | None = None
+
+
+def _replay(b: ChunkBuilder, o: _Outcome) -> None:
+    """Add the records of a row whose text was read before (same checks passed, same ids)."""
+    if o.drop is not None:
+        b.drop(*o.drop)
+        return
+    assert o.prompt_id is not None and o.context is not None
+    b.add_checked_prompt(o.prompt_id, o.context)
+    b.add_checked_response(o.chosen_id, o.prompt_id, o.chosen)
+    b.add_checked_response(o.rejected_id, o.prompt_id, o.rejected)
+    _add_judgment(b, o.prompt_id, o.chosen_id, o.rejected_id, o.merged)
+
+
+def _add_judgment(
+    b: ChunkBuilder, prompt_id: str, chosen_id: str, rejected_id: str, merged: bool
+) -> None:
+    b.add_judge(JUDGE_ID, "imported", name="Anthropic HH-RLHF crowdworkers")
+    b.add_judgment(
+        prompt_id=prompt_id,
+        response_ids=[chosen_id, rejected_id],
+        kind="pairwise",
+        judge_id=JUDGE_ID,
+        pairwise=two_point(chosen_id),
+        flags=[ORDER_UNKNOWN],
+    )
+    if merged:
+        note_merged_turns(b)
+
+
 def make_parser(consecutive_turns: ConsecutiveTurnsRule = "drop") -> Any:
-    """Return a row parser following the ``consecutive_turns`` rule (see the module docstring)."""
+    """Return a row parser following the ``consecutive_turns`` rule (see the module docstring).
+
+    The parser remembers the outcome of each distinct ``(chosen, rejected)`` pair of texts, so a
+    row repeated in the file is checked, split and hashed once (its judgment still gets its own
+    id, from its line). The memo holds up to :data:`ROW_MEMO_LIMIT` rows and is given up when
+    fewer than one row in four repeats one before it.
+    """
+    memo: dict[tuple[str, str], _Outcome] = {}
+    stats = {"hits": 0, "rows": 0, "on": True}
 
     def parse(b: ChunkBuilder, row: dict[str, Any]) -> None:
         chosen_text = get_str(row, "chosen", allow_empty=True)
         rejected_text = get_str(row, "rejected", allow_empty=True)
+        if not stats["on"]:
+            _parse(b, chosen_text, rejected_text)
+            return
+        key = (chosen_text, rejected_text)
+        stats["rows"] += 1
+        known = memo.get(key)
+        if known is not None:
+            stats["hits"] += 1
+            _replay(b, known)
+            return
+        outcome = _parse(b, chosen_text, rejected_text)
+        if len(memo) >= ROW_MEMO_LIMIT:
+            if stats["hits"] * 4 < stats["rows"]:
+                stats["on"] = False  # few repeats: remembering costs memory for nothing
+            memo.clear()
+            stats["hits"] = stats["rows"] = 0
+        if outcome is not None and stats["on"]:
+            memo[key] = outcome
+
+    def _parse(b: ChunkBuilder, chosen_text: str, rejected_text: str) -> _Outcome | None:
+        def drop(reason: str, detail: str) -> _Outcome:
+            b.drop(reason, detail)
+            return _Outcome(None, None, "", "", "", "", False, (reason, detail))
+
         try:
             chosen, merged = split_transcript(chosen_text, consecutive_turns=consecutive_turns)
             # Fast path: the same raw text before the last "Assistant:" means the same context,
@@ -175,43 +254,30 @@ def make_parser(consecutive_turns: ConsecutiveTurnsRule = "drop") -> Any:
                 )
                 merged += merged_r
         except TranscriptError as exc:
-            b.drop(exc.reason, exc.detail)
-            return
+            return drop(exc.reason, exc.detail)
         context = chosen[:-1]
         if context != rejected[:-1]:
-            b.drop("divergent", "the two transcripts differ before their last Assistant: turn")
-            return
+            return drop("divergent", "the two transcripts differ before their last Assistant: turn")
         if any(not m["content"] for m in context):
-            b.drop("empty_turn", "an earlier turn of the conversation is empty")
-            return
+            return drop("empty_turn", "an earlier turn of the conversation is empty")
         chosen_reply, rejected_reply = chosen[-1]["content"], rejected[-1]["content"]
         if not chosen_reply or not rejected_reply:
-            b.drop(
+            return drop(
                 "empty_response",
                 f"the final answer of {'chosen' if not chosen_reply else 'rejected'} is empty",
             )
-            return
         if chosen_reply == rejected_reply:
-            b.drop("identical", "chosen and rejected end with the same answer")
-            return
-        prompt_id = b.add_prompt(context, field="chosen")
+            return drop("identical", "chosen and rejected end with the same answer")
+        prompt_id = b.add_prompt(context, field="chosen")  # a RowError here: nothing remembered
         chosen_id = b.add_response(prompt_id, chosen_reply, field="chosen")
         rejected_id = b.add_response(prompt_id, rejected_reply, field="rejected")
         if chosen_id == rejected_id:  # same text once normalized (NFC, line endings)
             b.rollback_row()
-            b.drop("identical", "chosen and rejected end with the same answer once normalized")
-            return
-        b.add_judge(JUDGE_ID, "imported", name="Anthropic HH-RLHF crowdworkers")
-        b.add_judgment(
-            prompt_id=prompt_id,
-            response_ids=[chosen_id, rejected_id],
-            kind="pairwise",
-            judge_id=JUDGE_ID,
-            pairwise=two_point(chosen_id),
-            flags=[ORDER_UNKNOWN],
+            return drop("identical", "chosen and rejected end with the same answer once normalized")
+        _add_judgment(b, prompt_id, chosen_id, rejected_id, bool(merged))
+        return _Outcome(
+            prompt_id, context, chosen_id, chosen_reply, rejected_id, rejected_reply, bool(merged)
         )
-        if merged:
-            note_merged_turns(b)
 
     return parse
 
@@ -254,6 +320,7 @@ def read_hh_rlhf(
         chunk_size=chunk_size,
         skip_invalid=skip_invalid,
         max_problems=max_problems,
+        rows=iter_rows(path, repeats=True),  # the parser never changes a row
     )
 
 

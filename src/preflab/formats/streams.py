@@ -138,8 +138,44 @@ def detect_container(path: str | Path) -> RowSource:
     return "jsonl"
 
 
-def _iter_jsonl(path: str) -> Iterator[tuple[int, Any]]:
+#: Distinct lines whose parsed row ``iter_rows(..., repeats=True)`` remembers at a time.
+LINE_MEMO_LIMIT = 20_000
+
+
+def _remembering_loads() -> Any:
+    """Return ``json.loads`` that parses each distinct line once (the same object returned).
+
+    The memo holds up to :data:`LINE_MEMO_LIMIT` lines and is given up for good once fewer
+    than one line in four repeats one before it, so a file without repeats costs nothing.
+    """
     loads = json.loads
+    memo: dict[str, Any] = {}
+    state = {"lines": 0, "hits": 0, "on": True}
+
+    def remembering(line: str) -> Any:
+        if not state["on"]:
+            return loads(line)
+        row = memo.get(line)
+        state["lines"] += 1
+        if row is not None:
+            state["hits"] += 1
+            return row
+        row = loads(line)
+        if state["lines"] >= LINE_MEMO_LIMIT:
+            memo.clear()
+            if state["hits"] * 4 < state["lines"]:
+                state["on"] = False  # few repeats: parse every line from now on
+                return row
+            state["lines"] = state["hits"] = 0
+        if isinstance(row, dict):
+            memo[line] = row
+        return row
+
+    return remembering
+
+
+def _iter_jsonl(path: str, repeats: bool = False) -> Iterator[tuple[int, Any]]:
+    loads = _remembering_loads() if repeats else json.loads
     with open_text(path) as text:
         try:
             first = True
@@ -237,7 +273,9 @@ def _iter_parquet(path: str, batch_size: int = 4096) -> Iterator[tuple[int, Any]
                 yield row_no, row
 
 
-def iter_rows(path: str | Path, container: RowSource | None = None) -> Iterator[tuple[int, Any]]:
+def iter_rows(
+    path: str | Path, container: RowSource | None = None, *, repeats: bool = False
+) -> Iterator[tuple[int, Any]]:
     """Yield ``(line, row)`` for every row of ``path``, lazily.
 
     ``line`` is the 1-based line number for JSON lines and CSV (the line where the record ends)
@@ -247,6 +285,9 @@ def iter_rows(path: str | Path, container: RowSource | None = None) -> Iterator[
     Args:
         path: the file.
         container: ``jsonl``, ``csv`` or ``parquet``; detected from the name when omitted.
+        repeats: JSON lines only: parse each distinct line once and yield the same row object
+            for its repeats (for readers that never change a row; files that repeat whole
+            lines, such as concatenated dataset copies, then read at a fraction of the cost).
     """
     path = str(path)
     kind = container or detect_container(path)
@@ -254,4 +295,4 @@ def iter_rows(path: str | Path, container: RowSource | None = None) -> Iterator[
         return _iter_parquet(path)
     if kind == "csv":
         return _iter_csv(path)
-    return _iter_jsonl(path)
+    return _iter_jsonl(path, repeats)

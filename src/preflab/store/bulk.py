@@ -25,6 +25,7 @@ from preflab.store.judgment_values import KINDS, value_from_arrow
 from preflab.store.tables import Item, JudgeRow, JudgmentRow, PromptRow, ResponseRow
 
 __all__ = [
+    "SecondaryIndexes",
     "insert_ignoring_duplicates",
     "item_columns_for_judgments",
     "write_items",
@@ -129,6 +130,53 @@ def insert_ignoring_duplicates(
     rows = list(zip(*values, strict=True))
     for start in range(0, n, _BATCH):
         conn.exec_driver_sql(sql, rows[start : start + _BATCH])
+
+
+class SecondaryIndexes:
+    """The plain (non-unique) indexes of some tables, dropped for a bulk load and built after.
+
+    Each row inserted walks every index of its table; building an index once over all rows
+    (one sort) costs less than that when a load brings more rows than the table holds (160,800
+    HH-RLHF judgments: 0.8 s less of 2.3 s in SQLite). Only on SQLite, where DDL is part of the
+    transaction (a failed load rolls the drop back too) and readers keep their snapshot;
+    PostgreSQL's ``DROP INDEX`` would lock the table against every reader until commit.
+    Unique indexes (primary keys, idempotency keys) stay: they decide what a duplicate is.
+
+    Usage: :meth:`drop` inside the load's transaction, then :meth:`rebuild` before it commits.
+
+    Args:
+        conn: a connection inside the caller's write transaction.
+        tables: names of the tables whose indexes may be dropped.
+    """
+
+    def __init__(self, conn: Connection, tables: Sequence[str]) -> None:
+        self.conn = conn
+        self.tables = list(tables)
+        self.dropped: list[tuple[str, str]] = []  # (name, the CREATE INDEX statement)
+
+    def drop(self) -> int:
+        """Drop the plain indexes of the tables (SQLite only); return how many were dropped."""
+        if self.conn.dialect.name != "sqlite" or self.dropped:
+            return 0
+        marks = ", ".join("?" * len(self.tables))
+        rows = self.conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({marks}) ORDER BY name",
+            tuple(self.tables),
+        ).all()
+        quote = self.conn.dialect.identifier_preparer.quote
+        for name, sql in rows:
+            if sql.lstrip().upper().startswith("CREATE UNIQUE"):
+                continue
+            self.conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
+            self.dropped.append((name, sql))
+        return len(self.dropped)
+
+    def rebuild(self) -> None:
+        """Create again, with their own statements, the indexes :meth:`drop` dropped."""
+        for _name, sql in self.dropped:
+            self.conn.exec_driver_sql(sql)
+        self.dropped = []
 
 
 def _require(table: pa.Table, required: Sequence[str], what: str) -> None:

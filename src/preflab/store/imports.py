@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from preflab.errors import NotFoundError, StoreError
 from preflab.store.bulk import (
+    SecondaryIndexes,
     item_columns_for_judgments,
     write_items,
     write_judges,
@@ -132,6 +133,26 @@ def _count(conn: Connection) -> dict[str, int]:
     }
 
 
+# Tables whose plain indexes a bulk load drops and builds again at its end.
+_BULK_TABLES = ("responses", "judgments", "items")
+#: A load whose first chunk brings fewer judgments than this updates the indexes row by row.
+BULK_CHUNK_ROWS = 5_000
+
+
+def _is_bulk_load(chunk: RecordChunk, before: dict[str, int]) -> bool:
+    """Return whether building the indexes after the load beats updating them row by row.
+
+    True when the first chunk is large (a big file follows) and the tables hold fewer rows
+    than a few chunks bring (rebuilding re-sorts what is already stored too).
+    """
+    n = chunk.judgments.num_rows
+    if n < BULK_CHUNK_ROWS:
+        return False
+    return before["judgments"] <= 4 * n and before["responses"] <= 4 * max(
+        n, chunk.responses.num_rows
+    )
+
+
 def _find_import(conn: Connection, fmt: str, sha256: str, project_id: str | None) -> Any:
     imports = ImportRow.__table__
     cond = (imports.c.format == fmt) & (imports.c.sha256 == sha256)
@@ -211,7 +232,13 @@ def import_chunks(
                 return result
             before = _count(conn)
             reader_counts: dict[str, int] = {}
+            indexes = SecondaryIndexes(conn, _BULK_TABLES)
+            first = True
             for chunk in prefetch(chunks) if read_ahead else chunks:
+                if first:
+                    first = False
+                    if _is_bulk_load(chunk, before):
+                        indexes.drop()
                 write_prompts(conn, chunk.prompts)
                 write_responses(conn, chunk.responses)
                 write_judges(conn, chunk.judges)
@@ -227,6 +254,7 @@ def import_chunks(
                 result.notes.extend(getattr(chunk, "notes", ()))
                 if on_chunk is not None:
                     on_chunk(chunk)
+            indexes.rebuild()
             after = _count(conn)
             for name in _COUNTED:  # the reader's count of records emitted, kept apart
                 if name in reader_counts:
