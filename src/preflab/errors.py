@@ -16,6 +16,7 @@ reports can show it without parsing text::
     ├── ConflictError         the write collides with stored state (idempotency key reused, …)
     ├── StoreError            the database could not do what was asked
     ├── EndpointError         a model endpoint kept failing
+    │   └── StreamBrokenError a streamed reply stopped after text was sent (never complete)
     └── DependencyError       an optional extra is needed (``pip install 'preflab[trl]'``)
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "PermissionDeniedError",
     "PreflabError",
     "StoreError",
+    "StreamBrokenError",
     "UsageError",
 ]
 
@@ -180,6 +182,18 @@ class StoreError(PreflabError):
 class EndpointError(PreflabError):
     code = "endpoint_error"
     http_status = 502
+
+
+class StreamBrokenError(EndpointError):
+    """A streamed reply broke off after some text had arrived: never a complete answer.
+
+    A dropped connection, a chunk that is not JSON or a stream that ends without a
+    ``finish_reason`` once text was sent; retrying the same stream would pay for the tokens
+    again, so it is not retried by the client (the caller offers a retry). ``value`` holds the
+    number of characters received before the break.
+    """
+
+    code = "stream_broken"
 
 
 class DependencyError(PreflabError):

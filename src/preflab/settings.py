@@ -51,6 +51,20 @@ class Settings(BaseSettings):
         "`preflab demo`; `.ci/run` points it at `../shared/data`.",
     )
 
+    live_cancel_grace: float = Field(
+        default=20.0,
+        ge=0,
+        description="Seconds a live conversation may have no open event stream (page closed) "
+        "before its generation is cancelled; a reload within this time reattaches to the "
+        "running stream, later connections regenerate the cancelled candidates.",
+    )
+    live_stale_after: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds after which a candidate still marked as streaming by another "
+        "server process is taken to belong to a dead process and is generated again.",
+    )
+
     def effective_database_url(self) -> str:
         """Return ``database_url`` or the workspace's SQLite file."""
         return self.database_url or default_database_url(self.workspace)

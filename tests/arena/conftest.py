@@ -8,6 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+# the web app's seeded database (SQLite and PostgreSQL), for the live leaderboard tests
+from tests.server.conftest import seeded  # noqa: F401
+
 Simulate = Callable[..., tuple[pl.DataFrame, np.ndarray]]
 
 

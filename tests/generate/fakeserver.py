@@ -4,9 +4,25 @@ Replies are scripted and deterministic. Faults are asked for inside the last use
 with ``[[fault:KIND:N]]`` (the first N calls of that request get the fault; N defaults to
 always): ``429`` (with Retry-After), ``500``, ``400``, ``slow`` (sleeps past any sane
 timeout), ``malformed`` (invalid JSON body), ``truncated`` (stream cut mid-way, connection
-dropped), ``truncated_clean`` (stream ends without finish_reason).
+dropped), ``truncated_clean`` (stream ends without finish_reason). Streaming faults take an
+optional third number, ``[[fault:KIND:N:AT]]``: ``break_after`` (AT tokens, default 3, then the
+connection drops without a finish_reason: a mid-stream break), ``junk_chunk`` (after AT tokens,
+default 3, a ``data:`` line that is not JSON, then the rest of the stream; AT=0 is a junk body
+before any token), ``slow_first`` (waits AT milliseconds, default ``--slow-first-seconds``,
+before the first token). ``429``, ``500``, ``400``, ``slow``, ``malformed`` (for a streamed
+request: an event stream whose first ``data:`` line is not JSON) and ``truncated`` apply to
+streamed requests too.
 
-Control routes: ``GET /_calls`` (calls per request, keyed ``model|seed|last user message``),
+Streaming: ``--stream-tokens N`` makes every streamed reply that no script rule matches N words
+long (words drawn deterministically from the model, seed, temperature, prompt and the call's
+number, so two calls or two models differ); ``--token-rate R`` sends R chunks per second, one
+word per chunk (scripted replies too: a markdown reply streams word by word, newlines kept).
+A streamed reply ends with a ``finish_reason`` chunk, then a usage chunk when the request asks
+for ``stream_options.include_usage``, then ``data: [DONE]``. A client that closes the connection
+mid-stream is noticed (``disconnects`` in ``/_calls``) and its stream stops at once.
+
+Control routes: ``GET /_calls`` (calls per request, keyed ``model|seed|last user message``;
+``inflight``, ``max_inflight``, ``disconnects``, ``stream_options`` refusals),
 ``POST /_reset``, ``POST /_script`` with ``{"rules": [{"pattern": regex, "reply": text}]}``
 (first rule whose regex matches the last user message gives the reply; ``{model}`` and
 ``{seed}`` are filled in), ``POST /_fail`` with ``{"status": 503}`` (every chat call answers
@@ -19,14 +35,20 @@ stays ``in_progress`` for ``--batch-delay`` seconds, then each line is answered 
 call (counted in ``/_calls`` the same way); lines whose fault is ``429``/``500``/``400`` go to
 the error file with that status; the output and error files are written at once.
 
-Run: ``python tests/generate/fakeserver.py --port 8123 --delay 0.05``.
+``POST /_no_stream_options`` with ``{"on": true}`` makes the server answer 400 to a request
+carrying ``stream_options`` (like servers that do not know the field).
+
+Run: ``python tests/generate/fakeserver.py --port 8123 --delay 0.05``, or for paced streams
+``python tests/generate/fakeserver.py --port 8123 --stream-tokens 200 --token-rate 50``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import random
 import re
 import socket
 import subprocess
@@ -38,18 +60,39 @@ from typing import Any
 
 import httpx
 
-_FAULT = re.compile(r"\[\[fault:([a-z0-9_]+)(?::(\d+))?\]\]")
+_FAULT = re.compile(r"\[\[fault:([a-z0-9_]+)(?::(\d+))?(?::(\d+))?\]\]")
+_LOREM_TEXT = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut "
+    "labore et dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris "
+    "nisi aliquip ex ea commodo consequat duis aute irure in reprehenderit voluptate velit esse "
+    "cillum fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt culpa qui "
+    "officia deserunt mollit anim id est laborum"
+)
+_LOREM = tuple(_LOREM_TEXT.split())
 
 
 class FakeOpenAI:
     """The ASGI app (raw ASGI: keeps server overhead small for the benchmark)."""
 
     def __init__(
-        self, delay: float = 0.0, slow_seconds: float = 5.0, batch_delay: float = 0.5
+        self,
+        delay: float = 0.0,
+        slow_seconds: float = 5.0,
+        batch_delay: float = 0.5,
+        stream_tokens: int | None = None,
+        token_rate: float | None = None,
+        slow_first_seconds: float = 1.0,
     ) -> None:
         self.delay = delay
         self.slow_seconds = slow_seconds
         self.batch_delay = batch_delay
+        self.stream_tokens = stream_tokens
+        self.token_rate = token_rate
+        self.slow_first_seconds = slow_first_seconds
+        self.disconnects = 0
+        self.no_stream_options = False
+        self.stream_options_refused = 0
+        self.fault_arg: int | None = None  # AT of the fault count_call found last
         self.calls: Counter[str] = Counter()
         self.rules: list[tuple[re.Pattern[str], str]] = []
         self.inflight = 0
@@ -84,6 +127,9 @@ class FakeOpenAI:
                     "total": sum(self.calls.values()),
                     "by_key": dict(self.calls),
                     "max_inflight": self.max_inflight,
+                    "inflight": self.inflight,
+                    "disconnects": self.disconnects,
+                    "stream_options_refused": self.stream_options_refused,
                 },
             )
         elif path == "/_reset" and method == "POST":
@@ -92,6 +138,9 @@ class FakeOpenAI:
             self.max_inflight = 0
             self.fail_status = None
             self.detail_422 = False
+            self.disconnects = 0
+            self.no_stream_options = False
+            self.stream_options_refused = 0
             await _json(send, 200, {"ok": True})
         elif path == "/_script" and method == "POST":
             data = json.loads(body)
@@ -100,12 +149,15 @@ class FakeOpenAI:
         elif path == "/_fail" and method == "POST":
             self.fail_status = json.loads(body).get("status")
             await _json(send, 200, {"ok": True})
+        elif path == "/_no_stream_options" and method == "POST":
+            self.no_stream_options = bool(json.loads(body).get("on", True))
+            await _json(send, 200, {"ok": True})
         elif path == "/_detail" and method == "POST":
             self.detail_422 = bool(json.loads(body).get("on", True))
             await _json(send, 200, {"ok": True})
         elif path == "/_batches":
             await _json(send, 200, {"batches": list(self.batches.values())})
-        elif path.startswith("/v1/files") or path.startswith("/v1/batches"):
+        elif path.startswith(("/v1/files", "/v1/batches")):
             await self.batch_api(scope, path, method, body, send)
         elif path.endswith("/chat/completions") and method == "POST" and self.detail_422:
             self.calls["_422"] += 1
@@ -118,7 +170,7 @@ class FakeOpenAI:
             self.inflight += 1
             self.max_inflight = max(self.max_inflight, self.inflight)
             try:
-                await self.chat(json.loads(body), send)
+                await self.chat(json.loads(body), send, receive)
             finally:
                 self.inflight -= 1
         else:
@@ -141,10 +193,18 @@ class FakeOpenAI:
         n = self.calls[key]
         fault = _FAULT.search(last)
         active = fault and (fault.group(2) is None or n <= int(fault.group(2)))
+        self.fault_arg = int(fault.group(3)) if fault and fault.group(3) else None
         return messages, last, model, seed, n, fault.group(1) if fault and active else None
 
-    async def chat(self, req: dict[str, Any], send: Any) -> None:
+    async def chat(self, req: dict[str, Any], send: Any, receive: Any = None) -> None:
         messages, last, model, seed, n, kind = self.count_call(req)
+        at = self.fault_arg
+        streamed = bool(req.get("stream"))
+        if streamed and self.no_stream_options and "stream_options" in req:
+            self.stream_options_refused += 1
+            msg = "Unrecognized request argument supplied: stream_options"
+            await _json(send, 400, {"error": {"message": msg, "param": "stream_options"}})
+            return
         if self.delay:
             await asyncio.sleep(self.delay)
         if kind is not None:
@@ -158,18 +218,34 @@ class FakeOpenAI:
                 return
             if kind == "slow":
                 await asyncio.sleep(self.slow_seconds)
+            elif kind == "malformed" and streamed:
+                await _start_sse(send)
+                await send({"type": "http.response.body", "body": _JUNK, "more_body": False})
+                return
             elif kind == "malformed":
                 await _raw(send, 200, b'{"id": "x", "choices": [ {"mess', b"application/json")
                 return
             elif kind in ("truncated", "truncated_clean"):
                 await self.stream_cut(send, model, kind == "truncated_clean")
                 return
+        if streamed:
+            text = self.stream_text(req, model, seed, last, n)
+            usage = _usage(messages, text)
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            opts = req.get("stream_options") or {}
+            await self.stream(
+                send,
+                receive,
+                model,
+                text,
+                usage if opts.get("include_usage") else None,
+                kind if kind in ("break_after", "junk_chunk", "slow_first") else None,
+                at,
+            )
+            return
         text = self.reply_for(model, seed, last)
         usage = _usage(messages, text)
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        if req.get("stream"):
-            await self.stream(send, model, text, usage)
-            return
         await _json(send, 200, _completion(f"chatcmpl-{n}", model, text, usage))
 
     def answer(self, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -269,15 +345,69 @@ class FakeOpenAI:
         batch["status"] = "completed"
         batch["completed_at"] = int(time.time())
 
-    async def stream(self, send: Any, model: str, text: str, usage: dict[str, int]) -> None:
-        await _start_sse(send)
-        words = text.split(" ")
-        for i, w in enumerate(words):
-            piece = w if i == 0 else " " + w
-            await _sse(send, _chunk(model, {"content": piece}, None))
-        await _sse(send, _chunk(model, {}, "stop"))
-        await _sse(send, {**_chunk(model, {}, None), "choices": [], "usage": usage})
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+    def stream_text(self, req: dict[str, Any], model: str, seed: Any, last: str, n: int) -> str:
+        """Return the text of a streamed reply: a script rule's, else ``stream_tokens`` words
+        (varying with model, seed, temperature, prompt and call number), else the echo."""
+        if self.stream_tokens is None or any(p.search(last) for p, _ in self.rules):
+            return self.reply_for(model, seed, last)
+        rng = random.Random(f"{model}|{seed}|{req.get('temperature')}|{last}|{n}")
+        return " ".join(rng.choice(_LOREM) for _ in range(self.stream_tokens))
+
+    async def stream(
+        self,
+        send: Any,
+        receive: Any,
+        model: str,
+        text: str,
+        usage: dict[str, int] | None,
+        fault: str | None = None,
+        at: int | None = None,
+    ) -> None:
+        """Send ``text`` as an event stream, one word per chunk, paced by ``token_rate``.
+
+        Stops at once when the client disconnects (counted in ``disconnects``).
+        """
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone)) if receive else None
+        try:
+            await _start_sse(send)
+            if fault == "slow_first":
+                wait = self.slow_first_seconds if at is None else at / 1000.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(gone.wait(), wait)
+            words = text.split(" ")
+            cut = (3 if at is None else at) if fault in ("break_after", "junk_chunk") else -1
+            interval = 1.0 / self.token_rate if self.token_rate else 0.0
+            start = time.monotonic()
+            head = _chunk_head(model)
+            for i, w in enumerate(words):
+                if i == cut:
+                    if fault == "break_after":
+                        raise ConnectionAbortedError("injected break mid-stream")
+                    await send({"type": "http.response.body", "body": _JUNK, "more_body": True})
+                if interval and i:
+                    pause = start + i * interval - time.monotonic()
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                if gone.is_set():
+                    self.disconnects += 1
+                    return
+                piece = w if i == 0 else " " + w
+                body = head + json.dumps(piece).encode() + _CHUNK_TAIL
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            if cut >= len(words):  # the fault's place is past the text: at the end
+                if fault == "break_after":
+                    raise ConnectionAbortedError("injected break mid-stream")
+                await send({"type": "http.response.body", "body": _JUNK, "more_body": True})
+            await _sse(send, _chunk(model, {}, "stop"))
+            if usage is not None:
+                await _sse(send, {**_chunk(model, {}, None), "choices": [], "usage": usage})
+            await send(
+                {"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False}
+            )
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     async def stream_cut(self, send: Any, model: str, clean: bool) -> None:
         await _start_sse(send)
@@ -286,6 +416,31 @@ class FakeOpenAI:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         raise ConnectionAbortedError("injected truncated stream")  # uvicorn drops the connection
+
+
+_JUNK = b'data: {"id": "chatcmpl-s", "choices": [{"delta": {"content": "oops\n\n'
+_CHUNK_TAIL = b'}, "finish_reason": null}]}\n\n'
+
+
+def _chunk_head(model: str) -> bytes:
+    """Return the bytes of a content chunk up to its content string (built once per stream)."""
+    head = json.dumps({"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 0})
+    return (
+        b"data: "
+        + head[:-1].encode()
+        + b', "model": '
+        + json.dumps(model).encode()
+        + b', "choices": [{"index": 0, "delta": {"content": '
+    )
+
+
+async def _watch_disconnect(receive: Any, gone: asyncio.Event) -> None:
+    """Set ``gone`` when the client closes the connection (the body was already read)."""
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 def _usage(messages: list[Any], text: str) -> dict[str, int]:
@@ -421,6 +576,22 @@ class FakeServer:
         """Make every chat call answer ``status`` (None: answer normally again)."""
         httpx.post(f"{self.url}/_fail", json={"status": status}).raise_for_status()
 
+    def inflight(self) -> int:
+        """Return how many chat requests the server holds right now."""
+        return int(httpx.get(f"{self.url}/_calls").json()["inflight"])
+
+    def disconnects(self) -> int:
+        """Return how many streams the client closed before their end (since the last reset)."""
+        return int(httpx.get(f"{self.url}/_calls").json()["disconnects"])
+
+    def refuse_stream_options(self, on: bool = True) -> None:
+        """Make streamed requests that carry ``stream_options`` answer 400 (like older servers)."""
+        httpx.post(f"{self.url}/_no_stream_options", json={"on": on}).raise_for_status()
+
+    def stream_options_refused(self) -> int:
+        """Return how many requests were refused for carrying ``stream_options``."""
+        return int(httpx.get(f"{self.url}/_calls").json()["stream_options_refused"])
+
     def detail_422(self, on: bool = True) -> None:
         """Make every chat call answer a FastAPI-style ``{"detail": [...]}`` 422."""
         httpx.post(f"{self.url}/_detail", json={"on": on}).raise_for_status()
@@ -439,9 +610,30 @@ class FakeServer:
 
 
 def start_fake_server(
-    delay: float = 0.0, slow_seconds: float = 5.0, batch_delay: float = 0.5
+    delay: float = 0.0,
+    slow_seconds: float = 5.0,
+    batch_delay: float = 0.5,
+    *,
+    stream_tokens: int | None = None,
+    token_rate: float | None = None,
+    slow_first_seconds: float = 1.0,
 ) -> FakeServer:
+    """Start the server in a subprocess on a free loopback port; return its handle when it answers.
+
+    Args:
+        delay: seconds before every chat reply.
+        slow_seconds: how long the ``slow`` fault sleeps.
+        batch_delay: seconds a batch stays ``in_progress``.
+        stream_tokens: streamed replies (not matched by a script rule) are this many words.
+        token_rate: chunks (words) per second of a streamed reply; None sends them at once.
+        slow_first_seconds: how long the ``slow_first`` fault waits before the first token.
+    """
     port = find_free_port()
+    extra = ["--slow-first-seconds", str(slow_first_seconds)]
+    if stream_tokens is not None:
+        extra += ["--stream-tokens", str(stream_tokens)]
+    if token_rate is not None:
+        extra += ["--token-rate", str(token_rate)]
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -454,6 +646,7 @@ def start_fake_server(
             str(slow_seconds),
             "--batch-delay",
             str(batch_delay),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -495,9 +688,17 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--slow-seconds", type=float, default=5.0)
     ap.add_argument("--batch-delay", type=float, default=0.5)
+    ap.add_argument("--stream-tokens", type=int, default=None, help="words per streamed reply")
+    ap.add_argument("--token-rate", type=float, default=None, help="streamed words per second")
+    ap.add_argument("--slow-first-seconds", type=float, default=1.0)
     args = ap.parse_args()
     app = FakeOpenAI(
-        delay=args.delay, slow_seconds=args.slow_seconds, batch_delay=args.batch_delay
+        delay=args.delay,
+        slow_seconds=args.slow_seconds,
+        batch_delay=args.batch_delay,
+        stream_tokens=args.stream_tokens,
+        token_rate=args.token_rate,
+        slow_first_seconds=args.slow_first_seconds,
     )
     uvicorn.run(
         app, host="127.0.0.1", port=args.port, log_level="critical", access_log=False, backlog=2048

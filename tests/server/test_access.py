@@ -70,6 +70,47 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/tasks/{assignment_id}"): OWN_TASK,
     ("POST", "/api/v1/tasks/{assignment_id}/judgments"): OWN_TASK,
     ("POST", "/api/v1/tasks/{assignment_id}/skip"): OWN_TASK,
+    # model endpoints and live config (issue 12)
+    ("POST", "/admin/projects/{project_id}/endpoints"): ADMIN,
+    ("GET", "/admin/projects/{project_id}/endpoints/{name}"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/endpoints/{name}"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/endpoints/{name}/disable"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/endpoints/{name}/enable"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/endpoints/{name}/remove"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/live"): ADMIN,
+    ("POST", "/api/v1/projects/{project_id}/endpoints"): ADMIN,  # adds it again after /remove
+    ("GET", "/api/v1/projects/{project_id}/endpoints"): ADMIN,
+    ("GET", "/api/v1/projects/{project_id}/endpoints/{name}"): ADMIN,
+    ("PATCH", "/api/v1/projects/{project_id}/endpoints/{name}"): ADMIN,
+    ("GET", "/api/v1/projects/{project_id}/live"): ADMIN,
+    ("PUT", "/api/v1/projects/{project_id}/live"): ADMIN,
+    ("DELETE", "/api/v1/projects/{project_id}/endpoints/{name}"): ADMIN,
+    # the arena leaderboard: members only when the live config allows it (set in `walk`)
+    ("GET", "/projects/{project_id}/leaderboard"): MEMBER,
+    ("GET", "/api/v1/projects/{project_id}/leaderboard"): MEMBER,
+    ("GET", "/api/v1/projects/{project_id}/battles"): ADMIN,
+    # live pages: start (members), and a conversation (its annotator's, like a task; `walk`)
+    ("POST", "/api/v1/projects/{project_id}/conversations"): MEMBER,
+    ("GET", "/api/v1/projects/{project_id}/conversations"): MEMBER,
+    ("GET", "/api/v1/conversations/{conversation_id}"): OWN_TASK,
+    ("GET", "/api/v1/conversations/{conversation_id}/events"): OWN_TASK,
+    ("POST", "/api/v1/conversations/{conversation_id}/turns/{turn}/submit"): OWN_TASK,
+    ("POST", "/api/v1/conversations/{conversation_id}/turns/{turn}/regenerate"): OWN_TASK,
+    ("POST", "/api/v1/conversations/{conversation_id}/candidates/{slot}/retry"): OWN_TASK,
+    ("POST", "/api/v1/conversations/{conversation_id}/messages"): OWN_TASK,
+    ("POST", "/api/v1/conversations/{conversation_id}/vote"): OWN_TASK,
+    ("POST", "/api/v1/conversations/{conversation_id}/reveal"): OWN_TASK,
+    ("POST", "/api/v1/conversations/{conversation_id}/finish"): OWN_TASK,
+    ("GET", "/projects/{project_id}/live"): MEMBER,
+    ("POST", "/projects/{project_id}/live"): MEMBER,
+    ("GET", "/live/{conversation_id}"): OWN_TASK,
+    ("GET", "/live/{conversation_id}/current"): OWN_TASK,
+    ("POST", "/live/{conversation_id}/turns/{turn}/submit"): OWN_TASK,
+    ("POST", "/live/{conversation_id}/turns/{turn}/regenerate"): OWN_TASK,
+    ("POST", "/live/{conversation_id}/candidates/{slot}/retry"): OWN_TASK,
+    ("POST", "/live/{conversation_id}/messages"): OWN_TASK,
+    ("POST", "/live/{conversation_id}/vote"): OWN_TASK,
+    ("POST", "/live/{conversation_id}/finish"): OWN_TASK,
 }
 
 
@@ -109,6 +150,16 @@ BODIES = {
     "/api/v1/projects/{project_id}/feedback": {"events": [
         {"event_id": "walk", "kind": "thumbs", "messages": [{"role": "user", "content": "Hi"}],
          "response": "Hello.", "label": True}]},
+    "/api/v1/projects/{project_id}/conversations": {"mode": "chat",
+                                                    "message": "walking the routes"},
+    "/api/v1/conversations/{conversation_id}/turns/{turn}/submit": {
+        "judgment": {"submission_id": "walk-live-submission", "choice": "1"}, "done": True},
+    "/api/v1/conversations/{conversation_id}/messages": {"message": "and then?"},
+    "/api/v1/conversations/{conversation_id}/vote": {"submission_id": "walk-vote-0001",
+                                                     "outcome": "a"},
+    "/api/v1/projects/{project_id}/endpoints": {"name": "walked",
+                                                "base_url": "http://127.0.0.1:9/v1",
+                                                "model": "m"},
 }
 
 
@@ -120,13 +171,19 @@ def _call(client: TestClient, method: str, template: str, values: dict[str, str]
           csrf: str | None, headers: dict[str, str] | None = None):
     headers = dict(headers or {})
     path = _fill(template, values)
+    if method == "GET" and path.endswith("/events"):
+        # a live event stream never ends by itself: read its status line, then hang up
+        with client.stream("GET", path, headers=headers, follow_redirects=False) as r:
+            if r.status_code != 200:
+                r.read()  # a refusal is a short JSON body
+            return r
     if method == "GET":
         return client.get(path, headers=headers, follow_redirects=False)
     if path.startswith("/api/"):
         if csrf:
             headers["X-CSRF-Token"] = csrf
-        return client.post(path, json=BODIES.get(template, {}), headers=headers,
-                           follow_redirects=False)
+        return client.request(method, path, json=BODIES.get(template, {}), headers=headers,
+                              follow_redirects=False)
     return client.post(path, data={"csrf_token": csrf or ""}, headers=headers,
                        follow_redirects=False)
 
@@ -144,7 +201,23 @@ def walk(seeded: Seeded):
         project = collect.get_project(s, seeded.project_id)
         task = collect.next_task(s, project, "human:alice")
     values = {"project_id": seeded.project_id, "assignment_id": task.assignment.assignment_id,
-              "item_id": seeded.item_ids[0], "username": "bob", "fmt": "pairs.jsonl"}
+              "item_id": seeded.item_ids[0], "username": "bob", "fmt": "pairs.jsonl",
+              "name": "walked"}
+    with seeded.db.transaction() as conn:
+        collect.add_endpoint(conn, seeded.project_id, collect.EndpointCreate(
+            name="walked", base_url="http://127.0.0.1:9/v1", model="m"))
+        collect.set_live_config(conn, seeded.project_id,
+                                collect.LiveConfig(leaderboard_for_annotators=True))
+        # alice's live chat: its id is what the conversation routes get
+        collect.add_endpoint(conn, seeded.project_id, collect.EndpointCreate(
+            name="walked-2", base_url="http://127.0.0.1:9/v1", model="m2"))
+        alice = collect.get_user_by_username(conn, "alice")
+        assert alice is not None
+        from preflab.collect import live
+
+        view = live.start_conversation(conn, seeded.project_id, alice, mode="chat",
+                                       message="walking the routes")
+    values.update(conversation_id=view.conversation.conversation_id, turn="0", slot="0")
     return values
 
 

@@ -206,7 +206,11 @@ def test_every_api_route_declares_its_response_schema(client: TestClient) -> Non
             for code, r in ok.items():
                 if code == "204":
                     continue
-                schema = r.get("content", {}).get("application/json", {}).get("schema", {})
+                # JSON, the live events' text/event-stream, or a JSONL download
+                content = r.get("content", {})
+                body = (content.get("application/json") or content.get("text/event-stream")
+                        or content.get("application/x-ndjson") or {})
+                schema = body.get("schema", {})
                 if not schema or schema == {} or schema.get("additionalProperties") is True:
                     missing.append(f"{method.upper()} {path} {code}: {schema}")
     assert [] == missing

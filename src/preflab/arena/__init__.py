@@ -8,7 +8,8 @@ A library over a battle table (``model_a``, ``model_b``, ``outcome`` in ``a``/``
 * :func:`aggregate_battles`, :func:`fit_bradley_terry` — the fit on aggregated counts;
 * :func:`bootstrap_ratings` — intervals, rank intervals, P(stronger);
 * :func:`fit_style_controlled` — ratings with length/markdown covariates;
-* :func:`build_leaderboard`, :func:`leaderboard_to_dict`, :func:`render_leaderboard_html`.
+* :func:`build_leaderboard`, :func:`leaderboard_to_dict`, :func:`render_leaderboard_html`;
+* :func:`choose_pair`, :func:`pair_weights` — which two models meet next (live arena).
 
 Takes tables, never a database session.
 
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
         fit_bradley_terry,
     )
     from preflab.arena.hygiene import FilterStep, HygieneSummary, apply_hygiene
-    from preflab.arena.page import render_leaderboard_html
+    from preflab.arena.page import render_leaderboard_html, render_leaderboard_sections
+    from preflab.arena.pairing import PAIRING_POLICIES, PairingPolicy, choose_pair, pair_weights
     from preflab.arena.report import Leaderboard, ModelRow, build_leaderboard, leaderboard_to_dict
     from preflab.arena.style_control import (
         add_style_features,
@@ -58,6 +60,7 @@ __all__ = [
     "ELO_SCALE",
     "NON_ANONYMOUS_FLAGS",
     "OUTCOMES",
+    "PAIRING_POLICIES",
     "BootstrapResult",
     "BothBadRule",
     "FilterStep",
@@ -65,6 +68,7 @@ __all__ = [
     "Leaderboard",
     "ModelRow",
     "PairCounts",
+    "PairingPolicy",
     "RatingFit",
     "TieRule",
     "add_style_features",
@@ -74,14 +78,17 @@ __all__ = [
     "bootstrap_ratings",
     "bootstrap_style_controlled",
     "build_leaderboard",
+    "choose_pair",
     "count_markdown",
     "fit_bradley_terry",
     "fit_style_controlled",
     "leaderboard_to_dict",
     "normalize_battles",
+    "pair_weights",
     "rank_intervals",
     "read_battles",
     "render_leaderboard_html",
+    "render_leaderboard_sections",
 ]
 
 _EXPORTS = {
@@ -106,7 +113,8 @@ _EXPORTS = {
         "fit_bradley_terry",
     ),
     "hygiene": ("FilterStep", "HygieneSummary", "apply_hygiene"),
-    "page": ("render_leaderboard_html",),
+    "page": ("render_leaderboard_html", "render_leaderboard_sections"),
+    "pairing": ("PAIRING_POLICIES", "PairingPolicy", "choose_pair", "pair_weights"),
     "report": ("Leaderboard", "ModelRow", "build_leaderboard", "leaderboard_to_dict"),
     "style_control": (
         "add_style_features",

@@ -3,6 +3,9 @@
 Filters (each one a named step in the :class:`HygieneSummary`):
 
 * ``self_battle`` — a model against itself says nothing about its rating.
+* ``excluded`` — votes the live arena stored but excluded, with the reason recorded in an
+  ``excluded_reason`` column (:data:`RECORDED_REASONS`); this step exists only for tables
+  with that column, and its note counts the votes per reason.
 * ``non_anonymous`` — votes cast after the model names were shown (Chatbot Arena's
   ``anony == False``); the Arena leaderboard counts anonymous battles only (Chiang et al. 2024,
   §3: "only the votes cast when model names are hidden").
@@ -24,7 +27,13 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["FilterStep", "HygieneSummary", "apply_hygiene", "identity_terms"]
+__all__ = [
+    "RECORDED_REASONS",
+    "FilterStep",
+    "HygieneSummary",
+    "apply_hygiene",
+    "identity_terms",
+]
 
 # Family words too common in ordinary prose to signal a model's identity.
 _COMMON_WORDS = frozenset(
@@ -121,6 +130,43 @@ def _identity_pattern(terms: Sequence[str]) -> str:
     return r"(?i)\b(?:" + "|".join(parts) + r")\b"
 
 
+#: Reasons the live arena records on a vote it keeps but excludes
+#: (``live_conversations.excluded_reason``), and the filter each one stands for: turning that
+#: filter off keeps the votes of that reason too.
+RECORDED_REASONS: dict[str, str] = {
+    "names_seen_before_vote": "non_anonymous",
+    "answer_names_model": "self_identified",
+}
+
+
+def _drop_recorded(
+    df: pl.DataFrame, require_anonymous: bool, drop_self_identified: bool
+) -> tuple[pl.DataFrame, FilterStep]:
+    """Drop the votes excluded when they were stored (an ``excluded_reason`` is set)."""
+    off = {
+        "non_anonymous": not require_anonymous,
+        "self_identified": not drop_self_identified,
+    }
+    kept_reasons = [r for r, step in RECORDED_REASONS.items() if off[step]]
+    # a battle file whose reasons are all empty reads back as a column of nulls (no type)
+    reasons = pl.col("excluded_reason").cast(pl.String)
+    drop = (reasons.is_not_null() & (reasons != "") & ~reasons.is_in(kept_reasons)).fill_null(
+        False
+    )
+    mask = df.select(drop.alias("m")).get_column("m")
+    counts = (
+        df.filter(mask)
+        .group_by(reasons.alias("reason"))
+        .len()
+        .sort(["len", "reason"], descending=[True, False])
+    )
+    note = ", ".join(f"{r}: {n}" for r, n in counts.iter_rows())
+    if kept_reasons:
+        note = "; ".join(x for x in (note, f"kept by request: {', '.join(kept_reasons)}") if x)
+    step = FilterStep("excluded", "excluded when the vote was stored", int(mask.sum()), note=note)
+    return df.filter(~mask), step
+
+
 def apply_hygiene(
     battles: pl.DataFrame,
     *,
@@ -137,9 +183,9 @@ def apply_hygiene(
     Args:
         battles: the battle table.
         require_anonymous: drop votes with ``is_anonymous == False`` (null counts as unknown
-            and is kept).
+            and is kept), and votes recorded as ``names_seen_before_vote``.
         drop_self_identified: drop votes where ``response_a`` or ``response_b`` names either
-            model of the battle.
+            model of the battle, and votes recorded as ``answer_names_model``.
         max_votes_per_judge: keep at most this many votes per ``judge_id`` (None: no cap).
         extra_identity_terms: more words per model that reveal it (``{"gpt-4": ["ChatGPT"]}``).
 
@@ -160,6 +206,10 @@ def apply_hygiene(
     same = df.get_column("model_a") == df.get_column("model_b")
     steps.append(FilterStep("self_battle", "a model battling itself", int(same.sum())))
     df = df.filter(~same)
+
+    if "excluded_reason" in df.columns:
+        df, step = _drop_recorded(df, require_anonymous, drop_self_identified)
+        steps.append(step)
 
     reason = "vote cast after the model names were shown"
     if not require_anonymous:

@@ -16,7 +16,7 @@ import numpy as np
 
 from preflab.arena.report import Leaderboard, ModelRow
 
-__all__ = ["render_leaderboard_html"]
+__all__ = ["render_leaderboard_html", "render_leaderboard_sections"]
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
@@ -157,6 +157,25 @@ def render_leaderboard_html(board: Leaderboard, *, title: str = "Leaderboard") -
     Returns:
         The HTML text.
     """
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1>{render_leaderboard_sections(board)}</body></html>\n"
+    )
+
+
+def render_leaderboard_sections(board: Leaderboard) -> str:
+    """Return the body of the leaderboard page: the intro paragraph and its ``<section>``s.
+
+    Every text from the data (model names, notes) is escaped, so the fragment can be placed
+    in another page as it is (the app's leaderboard page does).
+
+    Args:
+        board: the leaderboard.
+
+    Returns:
+        HTML text (no ``<html>``, ``<head>`` or CSS).
+    """
     s = board.settings
     conf = int(round(100 * board.bootstrap.confidence))
     anchor = (
@@ -228,8 +247,4 @@ def render_leaderboard_html(board: Leaderboard, *, title: str = "Leaderboard") -
             '<table id="hygiene-table"><thead><tr><th>Filter</th><th>Why</th><th>Dropped</th>'
             f"<th>Note</th></tr></thead><tbody>{rows}</tbody></table></section>"
         )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1>{intro}{''.join(sections)}</body></html>\n"
-    )
+    return intro + "".join(sections)

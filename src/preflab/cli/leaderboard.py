@@ -1,4 +1,5 @@
-"""``preflab leaderboard``: Bradley–Terry ratings with intervals from a battle file."""
+"""``preflab leaderboard``: Bradley–Terry ratings with intervals from a battle file or from a
+workspace project's live arena votes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from rich.table import Table
 from preflab.errors import UsageError
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from preflab.arena import Leaderboard
 
 HELP = """Rank models from pairwise votes (Bradley–Terry, Elo scale) with bootstrap intervals.
@@ -28,6 +31,14 @@ model_a / model_b / tie / tie (bothbad)) or outcome (a / b / tie / both_bad), as
 Parquet or CSV. With --reader NAME the file is read by a preflab import format instead
 (e.g. --reader arena) and its pairwise judgments become battles. Every rating is shown with
 its interval and rank interval.
+
+With --project P (and --workspace W or --db URL) the battles are the project's live arena
+votes, the same numbers as the app's leaderboard page:
+
+    preflab leaderboard --workspace W --project P --battles-out battles.jsonl
+
+--battles-out writes the battles read as a JSONL battle file that `preflab leaderboard FILE`
+reads unchanged.
 """
 
 
@@ -96,12 +107,51 @@ def _show(board: Leaderboard, console: Console) -> None:
         )
 
 
+def _project_battles(
+    project: str, db: str | None, workspace: Path | None
+) -> tuple[pl.DataFrame, str]:
+    """Return the battles of a workspace project and its name."""
+    from preflab.collect.battles import project_battles
+    from preflab.errors import NotFoundError
+    from preflab.settings import Settings
+    from preflab.store.engine import open_workspace, resolve_database_url
+    from preflab.store.queries.projects import find_project
+
+    url = resolve_database_url(db, workspace, env_url=Settings().database_url)
+    engine = open_workspace(url)
+    try:
+        with engine.connect() as conn:
+            row = find_project(conn, project)
+            if row is None:
+                raise NotFoundError(
+                    f"no project {project!r} in {url}; `preflab projects list` shows the "
+                    "projects",
+                    field="project",
+                    value=project,
+                )
+            return project_battles(conn, row.project_id), str(row.name)
+    finally:
+        engine.dispose()
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``leaderboard`` command to the app."""
 
     @app.command("leaderboard", help=HELP)
     def leaderboard(
-        path: Path = typer.Argument(..., help="Battle file (JSONL, JSON, Parquet or CSV)."),
+        path: Path | None = typer.Argument(
+            None, help="Battle file (JSONL, JSON, Parquet or CSV); omit with --project."
+        ),
+        project: str | None = typer.Option(
+            None, "--project", help="Rate this workspace project's arena votes (name or id)."
+        ),
+        workspace: Path | None = typer.Option(
+            None, "--workspace", "-w", help="Workspace folder (with --project)."
+        ),
+        db: str | None = typer.Option(None, "--db", help="Database URL (with --project)."),
+        battles_out: Path | None = typer.Option(
+            None, "--battles-out", help="Also write the battles read as a JSONL battle file."
+        ),
         reader: str | None = typer.Option(
             None, "--reader", help="Read PATH with this import format (e.g. arena) instead."
         ),
@@ -145,7 +195,27 @@ def register(app: typer.Typer) -> None:
             render_leaderboard_html,
         )
 
-        if reader is not None:
+        if (path is None) == (project is None):
+            raise UsageError("give either a battle file PATH or --project (not both)",
+                             field="path")
+        if project is None and (workspace is not None or db is not None):
+            raise UsageError("--workspace and --db go with --project", field="workspace")
+        if project is not None and reader is not None:
+            raise UsageError("--reader reads a file; it does not go with --project",
+                             field="reader")
+        label = ""
+        if project is not None:
+            battles, label = _project_battles(project, db, workspace)
+            if battles.height == 0:
+                if battles_out is not None:
+                    _write_atomic(battles_out, "")
+                raise UsageError(
+                    f"project {label!r} has no arena votes yet; they come from live arena "
+                    "battles in the app",
+                    field="project",
+                )
+        elif reader is not None:
+            assert path is not None
             from preflab.formats.registry import read
 
             chunk = read(reader, path)
@@ -156,7 +226,13 @@ def register(app: typer.Typer) -> None:
                     path=str(path),
                 )
         else:
+            assert path is not None
             battles = read_battles(path)
+        if battles_out is not None:
+            from preflab.collect.battles import battles_jsonl
+
+            _write_atomic(battles_out, battles_jsonl(battles))
+        title = f"Leaderboard: {label if path is None else path.name}"
         board = build_leaderboard(
             battles,
             ties=ties.replace("-", "_"),  # type: ignore[arg-type]  # checked by the library
@@ -173,7 +249,7 @@ def register(app: typer.Typer) -> None:
             max_votes_per_judge=max_votes_per_judge,
         )
         if html is not None:
-            _write_atomic(html, render_leaderboard_html(board, title=f"Leaderboard: {path.name}"))
+            _write_atomic(html, render_leaderboard_html(board, title=title))
         if as_json:
             typer.echo(json.dumps(leaderboard_to_dict(board), ensure_ascii=False))
         else:
@@ -181,3 +257,5 @@ def register(app: typer.Typer) -> None:
             _show(board, console)
             if html is not None:
                 console.print(f"wrote {html}")
+            if battles_out is not None:
+                console.print(f"wrote {battles.height} battles to {battles_out}")

@@ -17,6 +17,10 @@ from preflab.store.tables import (
     Item,
     JudgeRow,
     JudgmentRow,
+    LiveCandidateRow,
+    LiveConversationRow,
+    LiveTurnRow,
+    ProjectEndpointRow,
     ProjectMember,
     ProjectRow,
     PromptRow,
@@ -31,8 +35,12 @@ __all__ = [
     "ITEMS",
     "JUDGES",
     "JUDGMENTS",
+    "LIVE_CANDIDATES",
+    "LIVE_CONVERSATIONS",
+    "LIVE_TURNS",
     "MEMBERS",
     "PROJECTS",
+    "PROJECT_ENDPOINTS",
     "PROMPTS",
     "RESPONSES",
     "USERS",
@@ -49,3 +57,7 @@ PROJECTS = cast(Table, ProjectRow.__table__)
 PROMPTS = cast(Table, PromptRow.__table__)
 RESPONSES = cast(Table, ResponseRow.__table__)
 USERS = cast(Table, User.__table__)
+LIVE_CANDIDATES = cast(Table, LiveCandidateRow.__table__)
+LIVE_CONVERSATIONS = cast(Table, LiveConversationRow.__table__)
+LIVE_TURNS = cast(Table, LiveTurnRow.__table__)
+PROJECT_ENDPOINTS = cast(Table, ProjectEndpointRow.__table__)

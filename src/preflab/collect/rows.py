@@ -19,17 +19,21 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Assignment",
+    "AwareDateTime",
     "Guideline",
     "Item",
     "Judgment",
+    "LiveCandidate",
+    "LiveConversation",
+    "LiveTurn",
     "Progress",
     "Project",
+    "ProjectEndpoint",
     "Prompt",
     "Response",
     "Task",
     "TaskView",
     "User",
-    "AwareDateTime",
     "aware",
     "columns",
 ]
@@ -248,3 +252,99 @@ class Progress:
     per_annotator: list[dict[str, Any]]
     per_batch: list[dict[str, Any]]
     gold: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectEndpoint:
+    """A model endpoint attached to a project for live collection (issue 12).
+
+    ``api_key_env`` is the NAME of the server's environment variable holding the key; the key
+    itself is never stored.
+    """
+
+    project_id: str
+    name: str
+    base_url: str
+    model: str
+    revision: str | None
+    params: dict[str, Any]
+    concurrency: int
+    timeout: float
+    api_key_env: str | None
+    enabled: bool
+    created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConversation:
+    """A live chat (``mode="chat"``) or arena battle (``mode="arena"``) of one annotator.
+
+    ``status``: ``open``, ``done`` or ``voted``; ``endpoints``: the arena's two endpoint names in
+    slot order (A, B), hidden from the annotator until ``revealed_at``.
+    """
+
+    conversation_id: str
+    project_id: str
+    user_id: str
+    mode: str
+    status: str
+    endpoints: list[str] | None
+    source_prompt_id: str | None
+    judgment_id: str | None
+    excluded_reason: str | None
+    revealed_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTurn:
+    """One assistant turn of a live conversation (arena: one row per side, 0 = A, 1 = B).
+
+    ``status``: ``generating``, ``ready`` (every candidate complete) or ``judged``.
+    """
+
+    conversation_id: str
+    turn: int
+    side: int
+    prompt_id: str
+    round: int
+    status: str
+    item_id: str | None
+    assignment_id: str | None
+    judgment_id: str | None
+    continued_response_id: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCandidate:
+    """One sampled answer of a live turn, from request to stored response.
+
+    ``status``: pending, streaming, complete, failed, broken, cancelled, duplicate or
+    regenerated; ``text`` is set only when complete.
+    """
+
+    candidate_id: str
+    conversation_id: str
+    turn: int
+    round: int
+    slot: int
+    endpoint: str
+    model: str
+    revision: str | None
+    params: dict[str, Any]
+    status: str
+    owner: str | None
+    text: str | None
+    finish_reason: str | None
+    response_id: str | None
+    error: str | None
+    attempts: int
+    ttft_ms: float | None
+    latency_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,7 +1,8 @@
 """preflab.generate: endpoints, jobs (retries, cache, resume), judges, verifiers, revision.
 
 Everything runs as cached jobs against OpenAI-compatible endpoints; results are ordinary
-records (Prompt, Response, Judgment) written to the workspace store.
+records (Prompt, Response, Judgment) written to the workspace store. Live sessions stream one
+reply at a time through :func:`stream_chat` (same endpoints, limits and retries).
 
 Names are imported on first use (PEP 562): the OpenAI client loads only when needed.
 """
@@ -44,6 +45,14 @@ if TYPE_CHECKING:
         RevisionResult,
         critique_and_revise,
     )
+    from preflab.generate.streaming import (
+        EndpointLimiter,
+        StreamBrokenError,
+        StreamDelta,
+        StreamDone,
+        StreamRetry,
+        stream_chat,
+    )
 
 __all__ = [
     "HARMLESS_PRINCIPLE",
@@ -52,11 +61,16 @@ __all__ = [
     "ChatRequest",
     "DuplicateGroup",
     "EndpointConfig",
+    "EndpointLimiter",
     "JobResult",
     "JobSummary",
     "MixRule",
     "Principle",
     "RevisionResult",
+    "StreamBrokenError",
+    "StreamDelta",
+    "StreamDone",
+    "StreamRetry",
     "candidate_pairs",
     "complete_chat",
     "critique_and_revise",
@@ -71,6 +85,7 @@ __all__ = [
     "request_key",
     "run_job",
     "run_job_async",
+    "stream_chat",
 ]
 
 _EXPORTS = {
@@ -94,6 +109,14 @@ _EXPORTS = {
     ),
     "jobs": ("ChatRequest", "JobResult", "JobSummary", "make_request", "run_job", "run_job_async"),
     "revise": ("HARMLESS_PRINCIPLE", "Principle", "RevisionResult", "critique_and_revise"),
+    "streaming": (
+        "EndpointLimiter",
+        "StreamBrokenError",
+        "StreamDelta",
+        "StreamDone",
+        "StreamRetry",
+        "stream_chat",
+    ),
 }
 _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
 

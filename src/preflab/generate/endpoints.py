@@ -41,6 +41,8 @@ __all__ = [
     "RateLimiter",
     "Retryable",
     "attempt_chat",
+    "attempt_error",
+    "backoff_wait",
     "complete_chat",
     "make_client",
     "parse_endpoints",
@@ -390,6 +392,8 @@ def _status_reason(exc: openai.APIStatusError) -> str:
             return shorten(err["message"])
         if isinstance(err, str) and err:
             return shorten(err)
+        if isinstance(body.get("message"), str) and body["message"]:
+            return shorten(body["message"])  # the SDK hands over the "error" object itself
         if "detail" in body:
             detail = body["detail"]
             text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
@@ -470,34 +474,69 @@ async def attempt_chat(
             options=_call_options(),
         )
         data = json.loads(response.content)
-    except openai.RateLimitError as exc:
-        raise Retryable(
-            f"HTTP 429: {_status_reason(exc)}", _retry_after(exc.response.headers), status=429
-        ) from None
-    except openai.APIStatusError as exc:
-        if exc.status_code >= 500 or exc.status_code == 408:
-            raise Retryable(
-                f"HTTP {exc.status_code}: {_status_reason(exc)}",
+    except (
+        openai.APIStatusError,
+        openai.APIConnectionError,
+        openai.APIResponseValidationError,
+        ValueError,  # JSONDecodeError is a ValueError
+    ) as exc:
+        raise attempt_error(exc, config) from None
+    return reply_from_json(data)
+
+
+def attempt_error(exc: Exception, config: EndpointConfig) -> Retryable | EndpointError:
+    """Return what a failed attempt's SDK error means: worth another attempt, or final.
+
+    429, 408 and 5xx (Retry-After kept), timeouts, connection errors and malformed bodies are
+    :class:`Retryable`; other HTTP statuses are an :class:`EndpointError` naming the endpoint
+    and what the server said. Shared by :func:`attempt_chat` and the streaming client.
+
+    Args:
+        exc: an ``openai.APIStatusError``, ``APIConnectionError`` (``APITimeoutError``),
+            ``APIResponseValidationError`` or ``ValueError`` (a body that is not JSON).
+        config: the endpoint the attempt went to.
+    """
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            return Retryable(
+                f"HTTP 429: {_status_reason(exc)}", _retry_after(exc.response.headers), status=429
+            )
+        if status >= 500 or status == 408:
+            return Retryable(
+                f"HTTP {status}: {_status_reason(exc)}",
                 _retry_after(exc.response.headers),
-                status=exc.status_code,
-            ) from None
-        raise EndpointError(
-            f"endpoint {config.name!r} refused the request: "
-            f"HTTP {exc.status_code}: {_status_reason(exc)}"
-        ) from None
-    except openai.APITimeoutError as exc:
+                status=status,
+            )
+        return EndpointError(
+            f"endpoint {config.name!r} refused the request: HTTP {status}: {_status_reason(exc)}"
+        )
+    if isinstance(exc, openai.APITimeoutError):
         refused = _refused(exc)
         if refused is not None:  # the aiohttp transport reports refused connections as timeouts
-            raise Retryable(f"connection error: {shorten(refused)}") from None
-        raise Retryable(f"timed out after {config.timeout:g} s") from None
-    except openai.APIConnectionError as exc:
-        raise Retryable(f"connection error: {shorten(exc.__cause__ or exc)}") from None
-    except (
-        openai.APIResponseValidationError,
-        ValueError,
-    ) as exc:  # JSONDecodeError is a ValueError
-        raise Retryable(f"malformed reply: {shorten(exc)}") from None
-    return reply_from_json(data)
+            return Retryable(f"connection error: {shorten(refused)}")
+        return Retryable(f"timed out after {config.timeout:g} s")
+    if isinstance(exc, openai.APIConnectionError):
+        return Retryable(f"connection error: {shorten(exc.__cause__ or exc)}")
+    return Retryable(f"malformed reply: {shorten(exc)}")
+
+
+def backoff_wait(
+    config: EndpointConfig, attempt: int, hint: float | None, rng: random.Random | None = None
+) -> float:
+    """Return the seconds to wait after failed attempt number ``attempt`` (1-based).
+
+    The server's Retry-After (``hint``) when it sent one, else capped exponential backoff with
+    full jitter (``uniform(0, backoff_base * 2**(attempt-1))``); never more than
+    ``backoff_max``.
+    """
+    wait = hint
+    if wait is None:
+        top = config.backoff_base * 2 ** (attempt - 1)
+        wait = rng.uniform(0, top) if rng else random.uniform(0, top)
+    return min(wait, config.backoff_max)
 
 
 def reply_from_json(data: Any) -> ChatReply:
@@ -604,11 +643,7 @@ async def complete_chat(
             errors.append(exc.reason)
             if attempt == config.max_attempts:
                 break
-            wait = exc.wait
-            if wait is None:
-                top = config.backoff_base * 2 ** (attempt - 1)
-                wait = rng.uniform(0, top) if rng else random.uniform(0, top)
-            await asyncio.sleep(min(wait, config.backoff_max))
+            await asyncio.sleep(backoff_wait(config, attempt, exc.wait, rng))
             continue
         except EndpointError as exc:
             exc.value = attempt

@@ -73,6 +73,7 @@ class Origin(StrEnum):
     EDIT = "edit"
     REVISION = "revision"
     IMPORT = "import"
+    LIVE = "live"  # sampled in the app during a live chat or arena battle
 
 
 class JudgeKind(StrEnum):

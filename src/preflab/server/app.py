@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from preflab.server.accounts import LoginLimiter
 from preflab.server.db import Database, open_database
 from preflab.server.errors import install_error_handlers
+from preflab.server.live import LiveHub
 from preflab.server.render import render_markdown
 from preflab.settings import Settings
 
@@ -104,7 +105,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     import anyio.to_thread
 
     anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
-    yield
+    app.state.live.start()
+    try:
+        yield
+    finally:
+        # cancel live generation: its candidates are marked cancelled, to be generated again
+        await app.state.live.shutdown()
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
@@ -134,6 +140,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = db or open_database(settings.effective_database_url())
     app.state.templates = _templates()
     app.state.login_limiter = LoginLimiter(app.state.db)
+    app.state.live = LiveHub(app.state.db, settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=load_secret_key(settings),

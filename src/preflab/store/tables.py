@@ -36,7 +36,11 @@ __all__ = [
     "JobRow",
     "JudgeRow",
     "JudgmentRow",
+    "LiveCandidateRow",
+    "LiveConversationRow",
+    "LiveTurnRow",
     "LoginFailure",
+    "ProjectEndpointRow",
     "ProjectMember",
     "ProjectRow",
     "PromptRow",
@@ -280,3 +284,110 @@ class GenerationRequest(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
+class ProjectEndpointRow(Base):
+    """A model endpoint attached to a project for live collection (issue 12).
+
+    The API key is never stored: ``api_key_env`` names the environment variable of the server
+    process that holds it.
+    """
+
+    __tablename__ = "project_endpoints"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    base_url: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    revision: Mapped[str | None] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    concurrency: Mapped[int] = mapped_column(Integer, default=4)
+    timeout: Mapped[float] = mapped_column(Float, default=60.0)
+    api_key_env: Mapped[str | None] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class LiveConversationRow(Base):
+    """A live chat (``mode="chat"``) or arena battle (``mode="arena"``) of one annotator.
+
+    ``endpoints`` holds the arena's two endpoint names in slot order (A, B), hidden from the
+    annotator until ``revealed_at``; chat mode plans its endpoints per turn.
+    """
+
+    __tablename__ = "live_conversations"
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"), index=True)
+    mode: Mapped[str] = mapped_column(String(16), default="chat")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | voted
+    endpoints: Mapped[list[Any] | None] = mapped_column(JSON)
+    source_prompt_id: Mapped[str | None] = mapped_column(String(64))
+    judgment_id: Mapped[str | None] = mapped_column(String(64))  # the arena vote
+    excluded_reason: Mapped[str | None] = mapped_column(Text)  # why the vote is not counted
+    revealed_at: Mapped[datetime | None] = mapped_column(_TS)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class LiveTurnRow(Base):
+    """One assistant turn of a live conversation: its prompt (the conversation so far) and,
+    in chat mode, the item and assignment the annotator judges once every candidate is done.
+
+    ``round`` counts regenerations (0 first); ``continued_response_id`` is the answer the
+    conversation goes on with (the chosen one, or the annotator's edit of it).
+    """
+
+    __tablename__ = "live_turns"
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("live_conversations.conversation_id"), primary_key=True
+    )
+    turn: Mapped[int] = mapped_column(Integer, primary_key=True)
+    side: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)  # arena: 0=A, 1=B
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.prompt_id"))
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="generating")  # generating|ready|judged
+    item_id: Mapped[str | None] = mapped_column(String(64))
+    assignment_id: Mapped[str | None] = mapped_column(String(64))
+    judgment_id: Mapped[str | None] = mapped_column(String(64))
+    continued_response_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class LiveCandidateRow(Base):
+    """One sampled answer of a live turn, from request to stored response.
+
+    ``status``: pending → streaming → complete, or failed / broken (stopped mid-stream) /
+    cancelled (the page closed) / duplicate (same text as another slot) / regenerated (an
+    earlier round). The latest row per (conversation, turn, round, slot) is the one shown;
+    earlier rows of a slot stay as its history. ``text`` is filled only when complete.
+    """
+
+    __tablename__ = "live_candidates"
+    candidate_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("live_conversations.conversation_id"), index=True
+    )
+    turn: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    slot: Mapped[int] = mapped_column(Integer)  # position shown, 0 = left / A
+    endpoint: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    revision: Mapped[str | None] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    owner: Mapped[str | None] = mapped_column(String(64))  # server process generating it
+    text: Mapped[str | None] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    response_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(_TS)
+    finished_at: Mapped[datetime | None] = mapped_column(_TS)
+    __table_args__ = (
+        Index("ix_live_candidates_turn", "conversation_id", "turn", "round", "slot"),
+    )

@@ -1,9 +1,12 @@
 """Admin pages: projects and progress, items (and why each was served), judgments, guidelines,
-members, users and tokens, import and export."""
+members, users and tokens, import and export, and a project's model endpoints and live config
+(live collection)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -11,10 +14,13 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from preflab import collect
-from preflab.collect import ProjectCreate
-from preflab.errors import InputError, NotFoundError
+from preflab.collect import Project, ProjectCreate, ProjectEndpoint, User
+from preflab.collect.endpoints import ENV_NAME_PATTERN
+from preflab.collect.live_config import LIVE_MODES
+from preflab.errors import ConflictError, InputError, NotFoundError
 from preflab.server import accounts, transfer
 from preflab.server.api.v1.schemas import JudgmentPublic
+from preflab.server.db import Database
 from preflab.server.deps import AdminUser, CsrfForm, DbDep, visible_project
 
 router = APIRouter(prefix="/admin")
@@ -75,16 +81,25 @@ async def create_project(request: Request, admin: AdminUser, db: DbDep) -> Respo
 
 @router.get("/projects/{project_id}")
 def project_admin(request: Request, project_id: str, admin: AdminUser, db: DbDep) -> Response:
+    return _project_page(request, admin, db, project_id)
+
+
+def _project_page(request: Request, admin: User, db: Database, project_id: str,
+                  status: int = 200, **live_forms: Any) -> Response:
+    """Render the admin project page (``live_forms``: a refused endpoint or live-config form,
+    its error and the values given, shown again beside the form)."""
     project = visible_project(db, admin, project_id)
     with db.connect() as conn:
         progress = collect.project_progress(conn, project_id)
         members = collect.list_members(conn, project_id)
         guideline = collect.current_guideline(conn, project_id)
+        endpoints = collect.list_endpoints(conn, project_id)
     agreement = transfer.agreement_summary(db, project)
     return _render(request, "admin/project.html", {
         "user": admin, "project": project, "progress": progress, "members": members,
         "guideline": guideline, "agreement": agreement, "exports": transfer.export_formats(),
-    })
+        **_models_context(project, endpoints), **live_forms,
+    }, status)
 
 
 @router.post("/projects/{project_id}/members", dependencies=[CsrfForm])
@@ -260,3 +275,148 @@ def users_token(request: Request, username: str, admin: AdminUser, db: DbDep) ->
                                                   "token": (username, token), "error": None})
 
 
+# ---- "Models (live collection)": a project's endpoints and live config (issue 12) -----------
+# The page shows an endpoint's key variable by NAME and whether the server's environment sets
+# it; never a key.
+
+def _models_context(project: Project, endpoints: list[ProjectEndpoint]) -> dict[str, Any]:
+    return {
+        "endpoints": [(e, collect.api_key_status(e)) for e in endpoints],
+        "live": collect.get_live_config(project),
+        "endpoint_error": None, "endpoint_form": {}, "live_error": None,
+    }
+
+
+def _endpoint_form(form: Mapping[str, Any], *, with_name: bool) -> dict[str, Any]:
+    """Return the endpoint fields of a page form as plain data (blank numbers: defaults)."""
+    data: dict[str, Any] = {}
+    if with_name:
+        data["name"] = str(form.get("name") or "").strip()
+    for f in ("base_url", "model"):
+        data[f] = str(form.get(f) or "").strip()
+    for f in ("revision", "api_key_env"):
+        data[f] = str(form.get(f) or "").strip() or None
+    for f in ("concurrency", "timeout"):
+        if str(form.get(f) or "").strip():
+            data[f] = str(form.get(f)).strip()
+    data["enabled"] = form.get("enabled") == "on"
+    raw = str(form.get("params") or "").strip()
+    if raw:
+        try:
+            data["params"] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"params must be a JSON object, e.g. {{\"temperature\": 0.7}} "
+                             f"({exc.msg} at column {exc.colno})", field="params") from None
+        if not isinstance(data["params"], dict):
+            raise InputError('params must be a JSON object, e.g. {"temperature": 0.7}',
+                             field="params")
+    elif not with_name:
+        data["params"] = {}
+    return data
+
+
+def _form_values(form: Mapping[str, Any]) -> dict[str, str]:
+    """The values of a refused endpoint form, to show again: every field but the CSRF token,
+    and no ``api_key_env`` that is not a variable name (it may be a pasted key)."""
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    if not re.fullmatch(ENV_NAME_PATTERN, values.get("api_key_env", "").strip() or "_"):
+        values["api_key_env"] = ""
+    return values
+
+
+@router.post("/projects/{project_id}/endpoints", dependencies=[CsrfForm])
+async def endpoint_add(request: Request, project_id: str, admin: AdminUser,
+                       db: DbDep) -> Response:
+    visible_project(db, admin, project_id)
+    form = await request.form()
+    try:
+        spec = collect.parse_endpoint_create(_endpoint_form(form, with_name=True))
+        with db.transaction() as conn:
+            collect.add_endpoint(conn, project_id, spec)
+    except (InputError, ConflictError) as exc:
+        return _project_page(request, admin, db, project_id, exc.http_status,
+                             endpoint_error=str(exc), endpoint_form=_form_values(form))
+    return RedirectResponse(f"/admin/projects/{project_id}#models", status_code=303)
+
+
+@router.get("/projects/{project_id}/endpoints/{name}")
+def endpoint_edit(request: Request, project_id: str, name: str, admin: AdminUser,
+                  db: DbDep) -> Response:
+    project = visible_project(db, admin, project_id)
+    with db.connect() as conn:
+        ep = collect.get_endpoint(conn, project_id, name)
+    return _render(request, "admin/endpoint.html", {
+        "user": admin, "project": project, "endpoint": ep,
+        "key_status": collect.api_key_status(ep), "error": None, "form": None})
+
+
+@router.post("/projects/{project_id}/endpoints/{name}", dependencies=[CsrfForm])
+async def endpoint_save(request: Request, project_id: str, name: str, admin: AdminUser,
+                        db: DbDep) -> Response:
+    project = visible_project(db, admin, project_id)
+    form = await request.form()
+    try:
+        changes = collect.parse_endpoint_update(_endpoint_form(form, with_name=False))
+        with db.transaction() as conn:
+            collect.update_endpoint(conn, project_id, name, changes)
+    except InputError as exc:
+        with db.connect() as conn:
+            ep = collect.get_endpoint(conn, project_id, name)
+        return _render(request, "admin/endpoint.html", {
+            "user": admin, "project": project, "endpoint": ep,
+            "key_status": collect.api_key_status(ep), "error": str(exc),
+            "form": _form_values(form)}, exc.http_status)
+    return RedirectResponse(f"/admin/projects/{project_id}#models", status_code=303)
+
+
+@router.post("/projects/{project_id}/endpoints/{name}/disable", dependencies=[CsrfForm])
+def endpoint_disable(project_id: str, name: str, admin: AdminUser, db: DbDep) -> Response:
+    return _set_enabled(project_id, name, admin, db, False)
+
+
+@router.post("/projects/{project_id}/endpoints/{name}/enable", dependencies=[CsrfForm])
+def endpoint_enable(project_id: str, name: str, admin: AdminUser, db: DbDep) -> Response:
+    return _set_enabled(project_id, name, admin, db, True)
+
+
+def _set_enabled(project_id: str, name: str, admin: User, db: Database,
+                 enabled: bool) -> Response:
+    visible_project(db, admin, project_id)
+    with db.transaction() as conn:
+        collect.update_endpoint(conn, project_id, name, collect.EndpointUpdate(enabled=enabled))
+    return RedirectResponse(f"/admin/projects/{project_id}#models", status_code=303)
+
+
+@router.post("/projects/{project_id}/endpoints/{name}/remove", dependencies=[CsrfForm])
+def endpoint_remove(project_id: str, name: str, admin: AdminUser, db: DbDep) -> Response:
+    visible_project(db, admin, project_id)
+    with db.transaction() as conn:
+        collect.remove_endpoint(conn, project_id, name)
+    return RedirectResponse(f"/admin/projects/{project_id}#models", status_code=303)
+
+
+@router.post("/projects/{project_id}/live", dependencies=[CsrfForm])
+async def live_config_save(request: Request, project_id: str, admin: AdminUser,
+                           db: DbDep) -> Response:
+    visible_project(db, admin, project_id)
+    form = await request.form()
+    temperatures = [t.strip() for t in str(form.get("temperatures") or "").split(",")
+                    if t.strip()]
+    data = {
+        "modes": [m for m in LIVE_MODES if form.get(f"mode_{m}") == "on"],
+        "k": str(form.get("k") or "2"),
+        "sampling": str(form.get("sampling") or "models"),
+        "temperatures": temperatures,
+        "turn_limit": str(form.get("turn_limit") or "5"),
+        "arena_policy": str(form.get("arena_policy") or "uniform"),
+        "leaderboard_for_annotators": form.get("leaderboard_for_annotators") == "on",
+        "prompt_pool": form.get("prompt_pool") == "on",
+    }
+    try:
+        cfg = collect.parse_live_config(data)
+        with db.transaction() as conn:
+            collect.set_live_config(conn, project_id, cfg)
+    except InputError as exc:
+        return _project_page(request, admin, db, project_id, exc.http_status,
+                             live_error=str(exc))
+    return RedirectResponse(f"/admin/projects/{project_id}#live-config", status_code=303)

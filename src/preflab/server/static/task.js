@@ -346,8 +346,10 @@
       document.getElementById("skip-reason").focus();
     }
   }
-  document.getElementById("skip-open").addEventListener("click", openSkip);
-  document.getElementById("skip-cancel").addEventListener("click", function () { skipDialog.close(); });
+  if (skipDialog) {  // the live chat page has no skip
+    document.getElementById("skip-open").addEventListener("click", openSkip);
+    document.getElementById("skip-cancel").addEventListener("click", function () { skipDialog.close(); });
+  }
   document.getElementById("help-close").addEventListener("click", function () { help.close(); });
 
   document.addEventListener("keydown", function (e) {

@@ -2,12 +2,16 @@
 
 from fastapi import APIRouter
 
-from preflab.server.api.v1 import accounts, feedback, projects, tasks
+from preflab.server.api.v1 import accounts, endpoints, feedback, live, projects, tasks
+from preflab.server.api.v1 import leaderboard as leaderboard_api
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(projects.router)
+router.include_router(endpoints.router)
 router.include_router(feedback.router)
+router.include_router(live.router)
+router.include_router(leaderboard_api.router)
 
 # Routes are matched in order, one by one, and each level of included routers costs its own
 # matching pass: the app includes the annotators' hot calls (next task, submit) first, on

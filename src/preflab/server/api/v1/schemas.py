@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from preflab.collect import Judgment
+from preflab.collect import Judgment, ProjectEndpoint, api_key_status
 from preflab.collect.rows import aware
 
 __all__ = [
     "AssignmentPublic",
+    "ConversationCreate",
+    "ConversationPublic",
+    "ConversationSummary",
+    "EndpointPublic",
     "GuidelineCreate",
     "GuidelinePublic",
     "ItemPage",
     "ItemPublic",
     "JudgmentPage",
     "JudgmentPublic",
+    "LiveCandidatePublic",
+    "LiveMessageCreate",
+    "LiveTurnPublic",
     "MemberCreate",
     "ProgressPublic",
     "ProjectPublic",
@@ -252,3 +259,133 @@ class TaskNext(BaseModel):
     """The answer of "next task": the task, or null when nothing is left for you."""
 
     task: TaskPublic | None
+
+
+class EndpointPublic(RowPublic):
+    """A project's model endpoint as the API shows it: the NAME of its key variable and
+    whether the server's environment sets it, never a key."""
+
+    project_id: str
+    name: str
+    base_url: str
+    model: str
+    revision: str | None
+    params: dict[str, Any]
+    concurrency: int
+    timeout: float
+    api_key_env: str | None
+    api_key_status: Literal["none", "set", "not set"] = Field(
+        description="none: no key needed; set / not set: whether the server's environment "
+        "has api_key_env")
+    enabled: bool
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        """Return the schema of a :class:`preflab.collect.ProjectEndpoint`, with its key status
+        in this server process's environment."""
+        assert isinstance(row, ProjectEndpoint)
+        values = {name: getattr(row, name) for name in cls.model_fields if name != "api_key_status"}
+        values["api_key_status"] = api_key_status(row)
+        values["created_at"] = aware(row.created_at)
+        values["params"] = dict(row.params or {})
+        return cls.model_validate(values)
+
+
+# -- live conversations (issue 12) -------------------------------------------------------------
+
+
+class ConversationCreate(BaseModel):
+    """Start a live conversation: your first message, or one drawn from the prompt pool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["chat", "arena"] = "chat"
+    message: str | None = Field(default=None, max_length=20_000)
+    from_pool: bool = False
+
+
+class LiveMessageCreate(BaseModel):
+    """The next user message of an arena battle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=20_000)
+
+
+class ConversationSummary(RowPublic):
+    """A live conversation in a list (the arena's models stay hidden here)."""
+
+    conversation_id: str
+    project_id: str
+    user_id: str
+    mode: str
+    status: str
+    revealed_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class LiveCandidatePublic(BaseModel):
+    """One candidate answer of a live turn. ``text`` and ``html`` (the sanitized rendering,
+    the only form a page shows) are set once it is complete; ``endpoint``, ``model`` and
+    ``revision`` only when the viewer may see them (arena: after the vote or a reveal)."""
+
+    candidate_id: str
+    turn: int
+    round: int
+    slot: int
+    status: str
+    text: str | None
+    html: str | None
+    response_id: str | None
+    tokens: int | None
+    error: str | None
+    attempts: int
+    finish_reason: str | None
+    ttft_ms: float | None
+    latency_ms: float | None
+    endpoint: str | None = None
+    model: str | None = None
+    revision: str | None = None
+
+
+class LiveTurnPublic(BaseModel):
+    """One assistant turn: its prompt (the conversation so far), candidates, and the answer
+    the conversation went on with."""
+
+    turn: int
+    round: int
+    status: str
+    prompt_id: str
+    messages: list[MessagePublic]
+    user_message: str | None
+    item_id: str | None
+    assignment_id: str | None
+    judgment_id: str | None
+    continued_response_id: str | None
+    continued_text: str | None
+    continued_html: str | None
+    candidates: list[LiveCandidatePublic]
+    history: list[LiveCandidatePublic]
+
+
+class ConversationPublic(BaseModel):
+    """A live conversation as its annotator (or an admin) sees it."""
+
+    conversation_id: str
+    project_id: str
+    user_id: str
+    mode: str
+    status: str
+    kind: str
+    k: int
+    turn_limit: int
+    can_continue: bool
+    judgment_id: str | None
+    excluded_reason: str | None
+    revealed_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    reveal: dict[str, dict[str, str | None]] | None
+    turns: list[LiveTurnPublic]
