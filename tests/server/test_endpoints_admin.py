@@ -48,6 +48,16 @@ def _post(c: TestClient, path: str, csrf: str, data: dict[str, str] | None = Non
     return c.post(path, data={"csrf_token": csrf, **(data or {})}, follow_redirects=False)
 
 
+def test_the_models_section_is_in_the_page_body_once(admin_client, seeded: Seeded) -> None:
+    c, _ = admin_client
+    doc = _page(c, seeded)
+    assert doc.findtext(".//title").strip().endswith("· admin · preflab")
+    assert "Models" not in doc.findtext(".//title")
+    assert len(doc.cssselect("section#models")) == 1
+    assert len(doc.cssselect("main section#models, body section#models")) == 1
+    assert doc.cssselect("#progress") and doc.cssselect("form#endpoint-add")
+
+
 def test_empty_section_offers_the_add_form(admin_client, seeded: Seeded) -> None:
     c, _ = admin_client
     doc = _page(c, seeded)
