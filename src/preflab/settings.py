@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,43 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds after which a candidate still marked as streaming by another "
         "server process is taken to belong to a dead process and is generated again.",
+    )
+
+    max_body_bytes: int = Field(
+        default=8 << 20,
+        ge=1024,
+        description="Largest request body the app reads (JSON, forms), also once a gzip or "
+        "deflate Content-Encoding is inflated; larger ones answer 413.",
+    )
+    max_upload_bytes: int = Field(
+        default=512 << 20,
+        ge=1024,
+        description="Largest multipart upload (the import page) as sent; larger ones answer 413.",
+    )
+    max_upload_expanded_bytes: int = Field(
+        default=512 << 20,
+        ge=1024,
+        description="Largest size an uploaded import file may decompress to (.gz, .bz2, .zst); "
+        "checked by streaming before the import, so a compression bomb is refused with 413.",
+    )
+
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="When the session cookie carries the `Secure` flag: `auto` when the "
+        "request came over https (directly, or as a trusted proxy says with "
+        "X-Forwarded-Proto, see `trust_proxy_headers`), `always`, or `never`.",
+    )
+    trust_proxy_headers: bool = Field(
+        default=False,
+        description="Take the client address and scheme from X-Forwarded-For / "
+        "X-Forwarded-Proto when the request comes from one of `trusted_proxies` (set it "
+        "when the app runs behind a reverse proxy that sets them); login limits then count "
+        "the real client, and `secure_cookies=auto` sees https.",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses (or `*`) whose X-Forwarded-* headers are "
+        "believed when `trust_proxy_headers` is on.",
     )
 
     def effective_database_url(self) -> str:

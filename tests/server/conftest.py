@@ -132,6 +132,17 @@ def api_token(client: TestClient | httpx.Client, username: str) -> dict[str, str
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
+def scoped_token(client: TestClient | httpx.Client, username: str, scopes: list[str],
+                 **options: Any) -> dict[str, str]:
+    """An API token for ``username`` with these scopes, issued by the admin (any grantable
+    scope, e.g. ``feedback`` for an annotator); return its Authorization header."""
+    admin = api_token(client, "admin")
+    r = client.post(f"/api/v1/users/{username}/tokens", headers=admin,
+                    json={"scopes": scopes, **options})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
 @pytest.fixture
 def client(seeded: Seeded) -> Iterator[TestClient]:
     with make_client(seeded) as c:

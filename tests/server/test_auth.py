@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 
 from preflab import collect
 from preflab.server.accounts import LoginLimiter
+from preflab.server.app import create_app
 from preflab.server.auth import hash_password, verify_password
+from preflab.settings import Settings
 
 from .conftest import (
     PASSWORDS,
@@ -55,44 +57,80 @@ def test_wrong_password_shows_the_form_again(client: TestClient) -> None:
     assert "wrong username or password" in r.text
 
 
-def test_login_is_rate_limited_after_five_failures(client: TestClient) -> None:
-    for _ in range(5):
-        r = client.post("/api/v1/tokens", json={"username": "bob", "password": "bad-guess"})
-        assert r.status_code == 401
-    r = client.post("/api/v1/tokens", json={"username": "bob", "password": PASSWORDS["bob"]})
-    assert r.status_code == 429
-    assert r.json()["error"]["code"] == "rate_limited"
-    assert "try again in" in r.json()["error"]["message"]
+def _fake_clock(client: TestClient, seeded: Seeded) -> list[float]:
+    now = [1_000_000.0]
+    client.app.state.login_limiter = LoginLimiter(seeded.db, clock=lambda: now[0])  # type: ignore[attr-defined]
+    return now
 
 
-def test_limiter_window_slides(seeded: Seeded) -> None:
+def _token(client: TestClient, username: str, password: str, addr: str):  # type: ignore[no-untyped-def]
+    # the client address as a trusted proxy reports it (settings trust_proxy_headers)
+    return client.post("/api/v1/tokens", json={"username": username, "password": password},
+                       headers={"X-Forwarded-For": addr})
+
+
+def _proxied_client(seeded: Seeded) -> TestClient:
+    settings = Settings(workspace=seeded.workspace, database_url=seeded.url,
+                        trust_proxy_headers=True, trusted_proxies="*")
+    return TestClient(create_app(settings, db=seeded.db))
+
+
+def test_failures_slow_the_address_with_a_growing_delay(seeded: Seeded) -> None:
+    with _proxied_client(seeded) as c:
+        now = _fake_clock(c, seeded)
+        for _ in range(3):  # three free failures
+            assert _token(c, "bob", "bad-guess", "10.0.0.66").status_code == 401
+        r = _token(c, "bob", PASSWORDS["bob"], "10.0.0.66")
+        assert r.status_code == 429
+        assert r.json()["error"]["code"] == "rate_limited"
+        assert r.json()["error"]["field"] == "username"
+        assert r.headers["retry-after"] == "1"
+        waits = []
+        for _ in range(4):  # each failure after the delay doubles the next one
+            now[0] += float(r.headers.get("retry-after", "0"))
+            assert _token(c, "bob", "bad-guess", "10.0.0.66").status_code == 401
+            r = _token(c, "bob", "bad-guess", "10.0.0.66")
+            assert r.status_code == 429
+            waits.append(int(r.headers["retry-after"]))
+        assert waits == [2, 4, 8, 16]
+        now[0] += 16
+        assert _token(c, "bob", PASSWORDS["bob"], "10.0.0.66").status_code == 201
+
+
+def test_owner_is_never_locked_out_from_another_address(seeded: Seeded) -> None:
+    with _proxied_client(seeded) as c:
+        now = _fake_clock(c, seeded)
+        refused = 0
+        for _ in range(60):  # an attacker hammering bob's account from one address
+            r = _token(c, "bob", "bad-guess", "203.0.113.9")
+            refused += r.status_code == 429
+            now[0] += 0.5
+        assert refused > 40  # mostly refused: the delay grows past the attempt rate
+        r = _token(c, "bob", PASSWORDS["bob"], "203.0.113.9")
+        assert r.status_code == 429  # the attacker's address stays slowed, even with the password
+        assert int(r.headers["retry-after"]) > 0
+        r = _token(c, "bob", PASSWORDS["bob"], "198.51.100.7")  # the owner, elsewhere
+        assert r.status_code == 201, r.text
+
+
+def test_address_limit_counts_every_username(seeded: Seeded) -> None:
     now = [1000.0]
-    limiter = LoginLimiter(seeded.db, max_failures=3, window_seconds=60.0,
-                           max_address_failures=4, clock=lambda: now[0])
-    for t in (1000.0, 1010.0, 1020.0):
+    limiter = LoginLimiter(seeded.db, max_address_failures=4, window_seconds=60.0,
+                           clock=lambda: now[0])
+    for i, t in enumerate((1000.0, 1010.0, 1020.0, 1030.0)):
         now[0] = t
-        assert limiter.retry_after(["user:x", "addr:1"]) == 0.0
-        limiter.fail(["user:x", "addr:1"])
-    now[0] = 1030.0
-    # three failures of the username in the window: allowed again when the oldest (t=1000)
-    # leaves it; the address allows four
-    assert limiter.retry_after(["user:x"]) == 30.0
-    assert limiter.retry_after(["addr:1"]) == 0.0
-    limiter.fail(["user:y", "addr:1"])  # the address's fourth
-    assert limiter.retry_after(["user:y", "addr:1"]) == 30.0
-    now[0] = 1060.0
-    assert limiter.retry_after(["addr:1"]) == 0.0
-    limiter.fail(["addr:1"])  # back to four within the window (1010, 1020, 1030, 1060)
-    assert limiter.retry_after(["addr:1"]) == 10.0
-    limiter.succeed("user:x")  # a good login forgets the username's failures, not the address's
-    assert limiter.retry_after(["user:x"]) == 0.0
-    assert limiter.retry_after(["addr:1"]) == 10.0
+        assert limiter.retry_after(f"user{i}", "1.2.3.4") == 0.0
+        limiter.fail(f"user{i}", "1.2.3.4")
+    # four failures on four usernames: the address waits until the oldest leaves the window
+    assert limiter.retry_after("someone-else", "1.2.3.4") == 30.0
+    assert limiter.retry_after("someone-else", "5.6.7.8") == 0.0
+    limiter.succeed("user0", "1.2.3.4")  # a good login forgets the pair, not the address
+    assert limiter.retry_after("user0", "1.2.3.4") == 30.0
     now[0] = 2000.0
-    limiter.fail(["addr:3"])  # failures past the window are deleted as new ones come
+    limiter.fail("x", "9.9.9.9")  # failures past the window are deleted as new ones come
     with seeded.db.connect() as conn:
-        assert conn.exec_driver_sql("SELECT key FROM login_failures").scalars().all() == [
-            "addr:3"
-        ]
+        keys = conn.exec_driver_sql("SELECT key FROM login_failures").scalars().all()
+    assert sorted(keys) == ["addr:9.9.9.9", "pair:9.9.9.9|x"]
 
 
 def test_login_limit_is_shared_by_server_processes(seeded: Seeded) -> None:
@@ -101,7 +139,7 @@ def test_login_limit_is_shared_by_server_processes(seeded: Seeded) -> None:
     try:
         second = start_server(seeded.url, seeded.workspace)
         try:
-            for server, tries in ((first, 3), (second, 2)):
+            for server, tries in ((first, 2), (second, 1)):
                 for _ in range(tries):
                     r = httpx.post(f"{server.url}/api/v1/tokens",
                                    json={"username": "bob", "password": "bad-guess"})
@@ -111,9 +149,10 @@ def test_login_limit_is_shared_by_server_processes(seeded: Seeded) -> None:
                                json={"username": "bob", "password": PASSWORDS["bob"]})
                 assert r.status_code == 429, r.text
                 assert r.json()["error"]["code"] == "rate_limited"
+                assert "retry-after" in r.headers
             r = httpx.post(f"{second.url}/api/v1/tokens",
                            json={"username": "alice", "password": PASSWORDS["alice"]})
-            assert r.status_code == 201  # another user from the same address is not locked out
+            assert r.status_code == 201  # another user from the same address is not slowed
         finally:
             stop_server(second)
     finally:

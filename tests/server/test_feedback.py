@@ -18,7 +18,7 @@ from preflab.records import Judgment, table_to_records
 from preflab.store.queries import count_rows, read_judgments, read_prompts, read_responses
 from preflab.store.tables import Item
 
-from .conftest import LiveServer, Seeded, api_token, make_client, seed_project
+from .conftest import LiveServer, Seeded, api_token, make_client, scoped_token, seed_project
 
 CHAT = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "2+2?"}]
 
@@ -58,7 +58,7 @@ def _post(c: TestClient, headers: dict[str, str], pid: str, events: list[dict[st
 def test_events_become_judgments_that_derive_into_training_data(
     client: TestClient, seeded: Seeded, feedback_project: str
 ) -> None:
-    r = _post(client, api_token(client, "bob"), feedback_project, _events())
+    r = _post(client, scoped_token(client, "bob", ["feedback"]), feedback_project, _events())
     assert r.status_code == 200, r.text
     body = r.json()
     assert (3, 0, 1) == (body["stored"], body["duplicates"], body["no_preference"])
@@ -100,7 +100,7 @@ def test_events_become_judgments_that_derive_into_training_data(
 def test_sending_a_batch_again_stores_nothing_new(
     client: TestClient, seeded: Seeded, feedback_project: str
 ) -> None:
-    headers = api_token(client, "bob")
+    headers = scoped_token(client, "bob", ["feedback"])
     first = _post(client, headers, feedback_project, _events()).json()
     before = count_rows(seeded.db.engine)
     again = _post(client, headers, feedback_project, _events()).json()
@@ -128,7 +128,7 @@ def test_a_bad_event_names_its_field_and_nothing_is_stored(
 ) -> None:
     events = [_events()[0], {**_events()[2], **change}]
     before = count_rows(seeded.db.engine)
-    r = _post(client, api_token(client, "bob"), feedback_project, events)
+    r = _post(client, scoped_token(client, "bob", ["feedback"]), feedback_project, events)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"].removeprefix("body.").startswith(field), r.text
     assert before == count_rows(seeded.db.engine)
@@ -137,13 +137,13 @@ def test_a_bad_event_names_its_field_and_nothing_is_stored(
 def test_two_events_with_one_id_in_a_batch_are_refused(
     client: TestClient, feedback_project: str
 ) -> None:
-    r = _post(client, api_token(client, "bob"), feedback_project, [_events()[0]] * 2)
+    r = _post(client, scoped_token(client, "bob", ["feedback"]), feedback_project, [_events()[0]] * 2)
     assert r.status_code == 422
     assert "events[1].event_id" == r.json()["error"]["field"]
 
 
 def test_only_members_may_report(client: TestClient, feedback_project: str) -> None:
-    r = _post(client, api_token(client, "alice"), feedback_project, _events())
+    r = _post(client, scoped_token(client, "alice", ["feedback"]), feedback_project, _events())
     assert r.status_code == 404  # alice is not a member of it: the project does not exist for her
     r = client.post(f"/api/v1/projects/{feedback_project}/feedback", json={"events": _events()})
     assert r.status_code == 401
@@ -153,7 +153,7 @@ def test_concurrent_replays_store_each_event_once(
     live_server: LiveServer, seeded: Seeded, feedback_project: str
 ) -> None:
     with httpx.Client(base_url=live_server.url) as c:
-        headers = api_token(c, "bob")
+        headers = scoped_token(c, "bob", ["feedback"])
     results: list[dict[str, Any]] = []
 
     def send() -> None:
@@ -181,7 +181,7 @@ def test_hard_cases_are_queued_first_for_annotators(
 ) -> None:
     from preflab.loop.hard_cases import queue_hard_cases
 
-    bob = api_token(client, "bob")
+    bob = scoped_token(client, "bob", ["feedback"])
     events = _events() + [
         {"event_id": "ev-5", "kind": "thumbs", "messages": CHAT, "response": "It is 4.",
          "label": True, "occurred_at": "2026-11-21T10:00:00Z"},
@@ -238,7 +238,7 @@ def test_hard_cases_command(client: TestClient, seeded: Seeded, feedback_project
     import subprocess
     import sys
 
-    assert _post(client, api_token(client, "bob"), feedback_project, _events()).status_code == 200
+    assert _post(client, scoped_token(client, "bob", ["feedback"]), feedback_project, _events()).status_code == 200
     args = [sys.executable, "-m", "preflab.cli.main", "projects", "hard-cases", feedback_project,
             "--into", seeded.project_id, "--kind", "edit", "--db", seeded.url]
     proc = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=120,

@@ -1,4 +1,4 @@
-"""``preflab users``: add, list, disable/enable users and issue API tokens."""
+"""``preflab users``: add, list, disable/enable users; API tokens (scoped); the audit log."""
 
 from __future__ import annotations
 
@@ -118,13 +118,15 @@ def token(
     db: str = _DB,
     workspace: Path = _WS,
 ) -> None:
-    """Issue an API token for a user and print it (only its hash is stored).
+    """Issue an API token for a user with the role's default scope and print it.
+
+    Only its hash is stored. For scopes, a project or an expiry: `preflab users tokens create`.
 
     Example: `preflab users token alice` then `curl -H "Authorization: Bearer …" …/api/v1/me`
     """
+    from preflab import collect
     from preflab.errors import NotFoundError
     from preflab.server.accounts import issue_token
-    from preflab import collect
 
     database = open_db(db, workspace)
     try:
@@ -135,6 +137,162 @@ def token(
         typer.echo(issue_token(database, user, name))
     finally:
         database.dispose()
+
+
+tokens_app = typer.Typer(help="API tokens with scopes: create, list, revoke.",
+                         no_args_is_help=True)
+users_app.add_typer(tokens_app, name="tokens")
+
+
+def _user_or_fail(database, username: str):  # type: ignore[no-untyped-def]
+    from preflab import collect
+    from preflab.errors import NotFoundError
+
+    with database.connect() as conn:
+        user = collect.get_user_by_username(conn, username)
+    if user is None:
+        raise NotFoundError(f"no user named {username!r}; `preflab users list` shows them",
+                            field="username")
+    return user
+
+
+def _when(ts: object) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M") if ts else ""  # type: ignore[attr-defined]
+
+
+_SCOPE = typer.Option(None, "--scope", help="annotate, feedback, export or admin; repeat for "
+                      "several (default: annotate for annotators, admin for admins).")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    username: str = typer.Argument(..., help="Owner of the token."),
+    scope: list[str] = _SCOPE,
+    project: str = typer.Option(None, "--project", help="The one project it may touch."),
+    expires_in_days: int = typer.Option(None, "--expires-in-days", min=1, max=3650,
+                                        help="Days until it stops working (default: never)."),
+    name: str = typer.Option("cli", "--name", help="Label of the token."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Create a scoped API token and print it once (only its hash is stored).
+
+    Example: `preflab users tokens create feedback-bot --scope feedback --project p1`
+    """
+    from datetime import timedelta
+
+    from preflab.server.accounts import create_token
+    from preflab.store.tables import utcnow
+
+    database = open_db(db, workspace)
+    try:
+        user = _user_or_fail(database, username)
+        expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+        token, info = create_token(database, user, name, scopes=scope or None,
+                                   project_id=project, expires_at=expires, actor="cli")
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps({"token": token, "token_id": info.token_id,
+                               "scopes": info.scopes, "project_id": info.project_id,
+                               "expires_at": info.expires_at.isoformat()
+                               if info.expires_at else None}))
+        return
+    typer.echo(f"{info.token_id} ({', '.join(info.scopes)}), shown once:")
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    username: str = typer.Argument(None, help="Only this user's tokens (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """List API tokens (never the secrets), revoked ones included.
+
+    Example: `preflab users tokens list alice --json`
+    """
+    from preflab.collect import accounts as store
+
+    database = open_db(db, workspace)
+    try:
+        user_id = _user_or_fail(database, username).user_id if username else None
+        with database.connect() as conn:
+            tokens = store.list_tokens(conn, user_id)
+    finally:
+        database.dispose()
+    rows = [{"token_id": t.token_id, "user_id": t.user_id, "name": t.name, "scopes": t.scopes,
+             "project_id": t.project_id, "created_at": _when(t.created_at),
+             "expires_at": _when(t.expires_at), "last_used_at": _when(t.last_used_at),
+             "revoked": t.revoked} for t in tokens]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table("token", "user", "name", "scopes", "project", "expires", "last used",
+                  "revoked")
+    for t in tokens:
+        table.add_row(t.token_id, t.user_id, t.name, ", ".join(t.scopes), t.project_id or "all",
+                      _when(t.expires_at) or "never", _when(t.last_used_at),
+                      "yes" if t.revoked else "")
+    Console().print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: str = typer.Argument(..., help="The token's id (`tok_…`, from `tokens list`)."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Revoke an API token: calls made with it are refused from now on.
+
+    Example: `preflab users tokens revoke tok_0123456789abcdef`
+    """
+    from preflab.collect import accounts as store
+
+    database = open_db(db, workspace)
+    try:
+        with database.transaction() as conn:
+            info = store.revoke_token(conn, token_id)
+            store.record_audit(conn, "token.revoke", actor="cli", token_id=token_id,
+                               target={"user_id": info.user_id})
+    finally:
+        database.dispose()
+    typer.echo(f"revoked {token_id} ({info.user_id})")
+
+
+@users_app.command("audit-log")
+def audit_log(
+    limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="Lines to show."),
+    token_id: str = typer.Option(None, "--token", help="Only the calls of this token."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Show the audit log, newest first: admin actions and every write made with a token.
+
+    Example: `preflab users audit-log --token tok_0123456789abcdef --json`
+    """
+    from preflab.collect import accounts as store
+
+    database = open_db(db, workspace)
+    try:
+        with database.connect() as conn:
+            entries = store.list_audit(conn, token_id=token_id, limit=limit)
+    finally:
+        database.dispose()
+    rows = [{"at": e.at.isoformat() if e.at else None, "actor": e.actor,
+             "token_id": e.token_id, "action": e.action, "target": e.target,
+             "client": e.client} for e in entries]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table("when", "who", "token", "what", "target", "address")
+    for e in entries:
+        table.add_row(_when(e.at), e.actor or "", e.token_id or "", e.action,
+                      json.dumps(e.target) if e.target else "", e.client or "")
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import Table
 from preflab.store.tables import (
     ApiToken,
     Assignment,
+    AuditEvent,
     GuidelineRow,
     Item,
     JudgeRow,
@@ -25,12 +26,14 @@ from preflab.store.tables import (
     ProjectRow,
     PromptRow,
     ResponseRow,
+    SessionRow,
     User,
 )
 
 __all__ = [
     "API_TOKENS",
     "ASSIGNMENTS",
+    "AUDIT_LOG",
     "GUIDELINES",
     "ITEMS",
     "JUDGES",
@@ -43,6 +46,7 @@ __all__ = [
     "PROJECT_ENDPOINTS",
     "PROMPTS",
     "RESPONSES",
+    "SESSIONS",
     "USERS",
 ]
 
@@ -61,3 +65,5 @@ LIVE_CANDIDATES = cast(Table, LiveCandidateRow.__table__)
 LIVE_CONVERSATIONS = cast(Table, LiveConversationRow.__table__)
 LIVE_TURNS = cast(Table, LiveTurnRow.__table__)
 PROJECT_ENDPOINTS = cast(Table, ProjectEndpointRow.__table__)
+AUDIT_LOG = cast(Table, AuditEvent.__table__)
+SESSIONS = cast(Table, SessionRow.__table__)

@@ -15,12 +15,15 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from preflab.server.accounts import LoginLimiter
+from preflab.server.cookies import SecureCookies
 from preflab.server.db import Database, open_database
 from preflab.server.errors import install_error_handlers
+from preflab.server.limits import RequestLimits
 from preflab.server.live import LiveHub
 from preflab.server.render import render_markdown
 from preflab.settings import Settings
@@ -125,7 +128,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     from preflab.server.pages import router as pages_router
 
     settings = settings or Settings()
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs loads Swagger UI from files the app serves
+    # (package fastapi-offline), so the docs work with no outside network
+    app = FastAPIOffline(
         title="preflab",
         version="0.1.0",
         description="Collect, check and ship preference judgments. Authenticate API calls "
@@ -134,6 +139,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         openapi_url="/api/v1/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        static_url="/docs-assets",
         lifespan=_lifespan,
     )
     app.state.settings = settings
@@ -141,15 +147,22 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.templates = _templates()
     app.state.login_limiter = LoginLimiter(app.state.db)
     app.state.live = LiveHub(app.state.db, settings)
+    # inside the session middleware: a refused request still gets the usual error page
+    app.add_middleware(RequestLimits, settings=settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=load_secret_key(settings),
         session_cookie="preflab_session",
         max_age=14 * 24 * 3600,
         same_site="lax",
-        https_only=False,
+        https_only=False,  # decided per request by SecureCookies (setting secure_cookies)
     )
+    app.add_middleware(SecureCookies, mode=settings.secure_cookies)
     app.add_middleware(SecurityHeaders)
+    if settings.trust_proxy_headers:  # outermost: everything inside sees the real client
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api_hot_router)

@@ -1,25 +1,35 @@
 """Request wiring as ``Annotated`` aliases: the database, settings, the current user.
 
 A request is authenticated by an ``Authorization: Bearer <token>`` header (scripts) or by the
-signed session cookie (pages). Unsafe requests authenticated by the cookie must carry the
+session cookie (pages): a signed cookie holding a random secret whose SHA-256 names a row of
+the ``sessions`` table, so that logging out (or a password change, or disabling the user) ends
+the session on the server. A token is checked against the scopes its route accepts
+(:mod:`preflab.server.scopes`). Writes made with a token, and every admin write, leave a line
+in the audit log; reads do not (one insert per read would double the cost of the hot reads),
+they only move the token's ``last_used_at``, at most once a minute. Unsafe requests authenticated by the cookie must carry the
 session's CSRF token: pages send it as the ``csrf_token`` form field, page scripts as the
 ``X-CSRF-Token`` header. Tests swap these through ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection
 
 from preflab import collect
-from preflab.collect import Project, User
+from preflab.collect import Project, User, accounts
+from preflab.collect.rows import aware
 from preflab.errors import AuthError, NotFoundError, PermissionDeniedError
 from preflab.server.auth import check_csrf, hash_token
 from preflab.server.db import Database
+from preflab.server.scopes import ADMIN as ADMIN_ONLY
+from preflab.server.scopes import app_route_scopes
 from preflab.settings import Settings
+from preflab.store.tables import utcnow
 
 __all__ = [
     "AdminUser",
@@ -28,6 +38,7 @@ __all__ = [
     "CsrfForm",
     "CurrentUser",
     "DbDep",
+    "Identity",
     "LoginCsrfForm",
     "OptionalUser",
     "SettingsDep",
@@ -56,38 +67,136 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 _LOG_IN_FIRST = "log in first (session cookie or 'Authorization: Bearer <token>')"
+# last_used_at / last_seen_at are written at most this often per token / session
+TOUCH_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The user behind a request, with the token or session that proved it."""
+
+    user: User
+    token: accounts.TokenAuth | None = None
+    session: accounts.SessionInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who a request says it is (token or session cookie), not yet looked up.
 
-    :meth:`user` looks the credentials up on a connection. The annotators' hot calls (next
-    task, submit) do so inside their own unit of work (see :data:`CallerDep`): one transaction
-    and one pooled connection per request instead of two.
+    :meth:`user` looks the credentials up on a connection with one indexed query and checks
+    them: a token's expiry, scopes (:mod:`preflab.server.scopes`) and project; a session's
+    expiry. The annotators' hot calls (next task, submit) do so inside their own unit of work
+    (see :data:`CallerDep`), with ``write=True``: the token's audit line and the
+    ``last_used_at`` / ``last_seen_at`` stamps go into that same transaction.
     """
 
     token_hash: str | None = None
-    user_id: str | None = None  # from the session cookie
-    session: Any = None  # the cookie session, cleared if its user is gone or disabled
+    session_hash: str | None = None  # SHA-256 of the session cookie's secret
+    session: Any = None  # the cookie's contents, cleared if the session is gone
+    method: str = "GET"
+    action: str = ""  # "METHOD /route/template", for the audit log
+    scopes: frozenset[str] = frozenset()  # scopes the route accepts (tokens)
+    path_params: dict[str, Any] = field(default_factory=dict)
+    client: str | None = None
 
-    def user(self, conn: Connection) -> User:
-        """Return the active user behind the credentials.
+    @property
+    def is_write(self) -> bool:
+        """Whether the request may change something (not GET, HEAD or OPTIONS)."""
+        return self.method not in _SAFE
+
+    def identify(self, conn: Connection) -> Identity:
+        """Look the credentials up and check them.
 
         Raises:
-            AuthError: unknown, revoked or disabled token; a session of a disabled user.
+            AuthError: unknown, revoked, expired or disabled token; a session that ended,
+                expired or whose user is disabled.
+            PermissionDeniedError: a token without a scope the route accepts, or bound to
+                another project.
         """
+        now = utcnow()
         if self.token_hash is not None:
-            user = collect.get_user_by_token_hash(conn, self.token_hash)
-            if user is None or not user.is_active:
+            found = accounts.get_token(conn, self.token_hash)
+            if found is None or not found[0].is_active:
                 raise AuthError("unknown, revoked or disabled API token", field="authorization")
-            return user
-        user = collect.get_user(conn, self.user_id or "")
-        if user is None or not user.is_active:
+            user, token = found
+            if accounts.is_expired(token.expires_at, now):
+                raise AuthError(f"API token {token.token_id} expired; create a new one",
+                                field="authorization")
+            self._check_scope(token)
+            return Identity(user, token=token)
+        found_s = accounts.get_session(conn, self.session_hash or "")
+        if (found_s is None or not found_s[0].is_active
+                or accounts.is_expired(found_s[1].expires_at, now)):
             if self.session is not None:
                 self.session.clear()
             raise AuthError(_LOG_IN_FIRST)
-        return user
+        return Identity(found_s[0], session=found_s[1])
+
+    def _check_scope(self, token: accounts.TokenAuth) -> None:
+        if not self.scopes.intersection(token.scopes):
+            raise PermissionDeniedError(
+                f"API token {token.token_id} has the scope(s) {', '.join(token.scopes)}; "
+                f"{self.action} needs one of {', '.join(sorted(self.scopes))}. Create a token "
+                "with such a scope (`preflab users tokens create --scope …`)",
+                field="authorization")
+        project_id = self.path_params.get("project_id")
+        if token.project_id is not None and project_id not in (None, token.project_id):
+            raise PermissionDeniedError(
+                f"API token {token.token_id} is for project {token.project_id!r} only, not "
+                f"{project_id!r}", field="authorization")
+
+    def needs_write(self, ident: Identity) -> bool:
+        """Whether :meth:`record` has anything to write for this request."""
+        now = utcnow()
+        if self.is_write and (ident.token is not None or ident.user.role == "admin"):
+            return True
+        if ident.token is not None:
+            return _stale(ident.token.last_used_at, now)
+        return ident.session is not None and _stale(ident.session.last_seen_at, now)
+
+    def record(self, conn: Connection, ident: Identity) -> None:
+        """Write the audit line (token or admin writes) and the last-use stamps."""
+        now = utcnow()
+        token_id = ident.token.token_id if ident.token else None
+        if self.is_write and (ident.token is not None or ident.user.role == "admin"):
+            accounts.record_audit(conn, self.action, actor=ident.user.user_id,
+                                  token_id=token_id, target=self.path_params or None,
+                                  client=self.client)
+        if ident.token is not None and _stale(ident.token.last_used_at, now):
+            accounts.touch_token(conn, ident.token.token_id, now)
+        if ident.session is not None and _stale(ident.session.last_seen_at, now):
+            accounts.touch_session(conn, ident.session.session_id, now)
+
+    def user(self, conn: Connection, *, write: bool = False) -> User:
+        """Return the active user behind the credentials (see :meth:`identify`).
+
+        Args:
+            conn: a connection; with ``write=True`` one inside a write transaction, which
+                also gets the audit line and last-use stamps (:meth:`record`).
+            write: record on ``conn``; else nothing is written.
+        """
+        ident = self.identify(conn)
+        if write and self.needs_write(ident):
+            self.record(conn, ident)
+        return ident.user
+
+
+def _stale(ts: datetime | None, now: datetime) -> bool:
+    at = aware(ts)
+    return at is None or (now - at).total_seconds() >= TOUCH_SECONDS
+
+
+def _route_info(request: Request) -> tuple[frozenset[str], str]:
+    """Return the scopes the matched route accepts and its "METHOD /path" for the log."""
+    table = getattr(request.app.state, "route_scopes", None)
+    if table is None:
+        table = request.app.state.route_scopes = app_route_scopes(request.app)
+    method = request.method
+    found = table.get((method, request.scope.get("endpoint")))
+    if found is None:
+        return ADMIN_ONLY, f"{method} {request.url.path}"
+    return found[0], f"{method} {found[1]}"
 
 
 def _credentials(request: Request) -> Caller | None:
@@ -97,14 +206,23 @@ def _credentials(request: Request) -> Caller | None:
         AuthError: a malformed Authorization header.
     """
     header = request.headers.get("authorization", "")
+    token_hash = session_hash = None
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("the Authorization header must be 'Bearer <token>'",
                             field="authorization")
-        return Caller(token_hash=hash_token(token.strip()))
-    uid = request.session.get("uid") if "session" in request.scope else None
-    return Caller(user_id=uid, session=request.session) if uid else None
+        token_hash = hash_token(token.strip())
+    else:
+        secret = request.session.get("sid") if "session" in request.scope else None
+        if not secret or not isinstance(secret, str):
+            return None
+        session_hash = hash_token(secret)
+    scopes, action = _route_info(request)
+    return Caller(token_hash=token_hash, session_hash=session_hash,
+                  session=None if token_hash else request.session, method=request.method,
+                  action=action, scopes=scopes, path_params=dict(request.path_params),
+                  client=request.client.host if request.client else None)
 
 
 def _check_api_csrf(request: Request, credentials: Caller) -> None:
@@ -121,15 +239,22 @@ def _check_api_csrf(request: Request, credentials: Caller) -> None:
         )
 
 
-def _load_user(credentials: Caller, db: Database) -> User | None:
-    """Look the credentials up; None for a session whose user is gone or disabled."""
+def _load_identity(credentials: Caller, db: Database) -> Identity | None:
+    """Look the credentials up; None for a session that ended or whose user is disabled.
+
+    The audit line and last-use stamps, when due, are written in a transaction of their own.
+    """
     with db.connect() as conn:
         try:
-            return credentials.user(conn)
+            ident = credentials.identify(conn)
         except AuthError:
             if credentials.token_hash is not None:
                 raise
             return None
+    if credentials.needs_write(ident):
+        with db.transaction() as conn:
+            credentials.record(conn, ident)
+    return ident
 
 
 async def optional_user(request: Request, db: DbDep) -> User | None:
@@ -137,17 +262,25 @@ async def optional_user(request: Request, db: DbDep) -> User | None:
     credentials = _credentials(request)
     if credentials is None:
         return None
-    return await db.run(_load_user, credentials, db)
+    ident = await db.run(_load_identity, credentials, db)
+    request.state.identity = ident
+    return None if ident is None else ident.user
 
 
 async def require_user(request: Request, db: DbDep) -> User:
-    """Return the logged-in user; raise AuthError for nobody, check CSRF on API writes."""
+    """Return the logged-in user; raise AuthError for nobody, check CSRF on API writes.
+
+    The identity (with its token or session) is kept as ``request.state.identity``.
+    """
     credentials = _credentials(request)
-    user = None if credentials is None else await db.run(_load_user, credentials, db)
-    if user is None or credentials is None:
+    if credentials is None:
         raise AuthError(_LOG_IN_FIRST)
     _check_api_csrf(request, credentials)
-    return user
+    ident = await db.run(_load_identity, credentials, db)
+    if ident is None:
+        raise AuthError(_LOG_IN_FIRST)
+    request.state.identity = ident
+    return ident.user
 
 
 async def caller(request: Request) -> Caller:

@@ -2,22 +2,32 @@
 
 These call the import readers (``preflab.formats``), the store's bulk writer, the derive rules
 and the audit library; each is optional at run time, so the admin pages offer what exists.
+
+An upload is copied to a temporary file in chunks and, when compressed, inflated once as a
+stream to check its expanded size before any import starts: both caps
+(``max_upload_bytes``, ``max_upload_expanded_bytes``) hold without the file ever being in
+memory, so a compression bomb is refused with 413 at the cost of at most the cap.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from preflab.collect import Project
 from preflab.errors import DependencyError, InputError, PreflabError, UsageError
 from preflab.server.db import Database
-from preflab.collect import Project
+from preflab.server.errors import UploadTooLargeError
+from preflab.settings import Settings
 
 __all__ = [
     "agreement_summary",
+    "check_expanded_size",
     "export_formats",
     "export_project",
     "import_file",
@@ -25,7 +35,7 @@ __all__ = [
     "import_upload",
 ]
 
-MAX_UPLOAD = 512 * 1024 * 1024
+_CHUNK = 1 << 20
 
 
 def import_formats() -> list[str]:
@@ -51,21 +61,31 @@ def import_file(db: Database, project: Project, fmt: str, path: Path) -> dict[st
 
 
 def import_upload(
-    db: Database, project: Project, fmt: str, filename: str, data: bytes
+    db: Database, project: Project, fmt: str, filename: str, data: bytes | IO[bytes],
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Import an uploaded file (kept in a temporary file while read)."""
+    """Import an uploaded file (bytes, or a binary file such as the form's spooled upload).
+
+    The upload is copied to a temporary file in chunks; its size and, when it is compressed
+    (gzip, bzip2, zstd), its expanded size are checked against the settings' caps first.
+
+    Raises:
+        UsageError: an unknown format.
+        InputError: an empty file.
+        UploadTooLargeError: a file over ``max_upload_bytes``, or one that expands past
+            ``max_upload_expanded_bytes``.
+    """
+    settings = settings or Settings()
     if fmt not in import_formats():
         raise UsageError(f"unknown import format {fmt!r}; choose one of {import_formats()}",
                          field="format")
-    if not data:
-        raise InputError(f"{filename} is empty", field="file", path=filename)
-    if len(data) > MAX_UPLOAD:
-        raise InputError(f"{filename} is larger than {MAX_UPLOAD >> 20} MB; import it with "
-                         "`preflab import` instead", field="file", path=filename)
     suffix = "".join(Path(filename).suffixes[-2:]) or ".jsonl"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(data)
+        size = _save(data, path, filename, settings.max_upload_bytes)
+        if not size:
+            raise InputError(f"{filename} is empty", field="file", path=filename)
+        check_expanded_size(path, filename, settings.max_upload_expanded_bytes)
         try:
             out = import_file(db, project, fmt, path)
         except PreflabError as exc:
@@ -75,6 +95,79 @@ def import_upload(
             raise
     out["path"] = filename
     return out
+
+
+def _save(data: bytes | IO[bytes], path: Path, filename: str, cap: int) -> int:
+    """Write the upload to ``path`` in chunks; return its size, refusing past ``cap``."""
+    source: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes) else data
+    size = 0
+    with path.open("wb") as out:
+        while chunk := source.read(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise UploadTooLargeError(
+                    f"{filename} is larger than {_mib(cap)}; import it with `preflab import` "
+                    "on the server, or raise max_upload_bytes", field="file", path=filename)
+            out.write(chunk)
+    return size
+
+
+def check_expanded_size(path: Path, filename: str, cap: int) -> int:
+    """Return the size ``path`` decompresses to, reading it as a stream; refuse past ``cap``.
+
+    The compression is told by the file's first bytes, as the import readers do; a file
+    that is not compressed counts as its own size.
+
+    Raises:
+        UploadTooLargeError: the expanded size passes ``cap`` (read stops right there).
+        InputError: the compressed data is broken.
+    """
+    with path.open("rb") as raw:
+        stream = _decompressing(raw)
+        if stream is None:
+            size = path.stat().st_size
+            if size > cap:
+                raise _expands_too_far(filename, cap)
+            return size
+        size = 0
+        try:
+            while chunk := stream.read(_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    raise _expands_too_far(filename, cap)
+        except (OSError, EOFError, ValueError) as exc:
+            raise InputError(f"{filename}: the compressed data is broken ({exc})",
+                             field="file", path=filename) from None
+        return size
+
+
+def _expands_too_far(filename: str, cap: int) -> UploadTooLargeError:
+    return UploadTooLargeError(
+        f"{filename} expands to more than {_mib(cap)} once decompressed (a compression bomb, "
+        "or a file too big for the browser); import it with `preflab import` on the server, "
+        "or raise max_upload_expanded_bytes", field="file", path=filename)
+
+
+def _decompressing(raw: IO[bytes]) -> Any:
+    """Return a decompressing reader of ``raw`` by its magic bytes, or None if uncompressed.
+
+    (Any: a GzipFile, BZ2File or zstd reader, binary streams all.)
+    """
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw)
+    if magic[:3] == b"BZh":
+        return bz2.BZ2File(raw)
+    if magic == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return None
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
 def export_formats() -> list[str]:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "ApiToken",
     "Assignment",
+    "AuditEvent",
     "Base",
     "BatchRow",
     "GenerationRequest",
@@ -45,6 +46,7 @@ __all__ = [
     "ProjectRow",
     "PromptRow",
     "ResponseRow",
+    "SessionRow",
     "User",
     "utcnow",
 ]
@@ -201,6 +203,10 @@ class ProjectMember(Base):
 
 
 class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; ``token_id`` is the public name to list and
+    revoke it by. ``scopes`` (a list of :class:`preflab.collect.accounts.Scope` values) say
+    which routes it may call, ``project_id`` (optional) the one project it may touch."""
+
     __tablename__ = "api_tokens"
     token_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"), index=True)
@@ -208,6 +214,43 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(_TS)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_id: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
+class SessionRow(Base):
+    """A browser session: the cookie carries a random secret, this row only its SHA-256.
+
+    Logging out, a password change (the other sessions) and disabling the user delete rows;
+    a cookie whose row is gone logs nobody in. ``session_id`` is the public name shown on the
+    user's page.
+    """
+
+    __tablename__ = "sessions"
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(_TS)
+    client: Mapped[str | None] = mapped_column(String(100))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class AuditEvent(Base):
+    """One admin or token action: who (user, token), what (method and route, or a named
+    action), on what (``target``: path parameters or the object), when, from where."""
+
+    __tablename__ = "audit_log"
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(_TS, default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    token_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(300))
+    target: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    client: Mapped[str | None] = mapped_column(String(100))
 
 
 class LoginFailure(Base):

@@ -22,6 +22,7 @@ from preflab.server import accounts, transfer
 from preflab.server.api.v1.schemas import JudgmentPublic
 from preflab.server.db import Database
 from preflab.server.deps import AdminUser, CsrfForm, DbDep, visible_project
+from preflab.server.pages.admin_gold import gold_context, item_context
 
 router = APIRouter(prefix="/admin")
 PAGE = 50
@@ -98,7 +99,7 @@ def _project_page(request: Request, admin: User, db: Database, project_id: str,
     return _render(request, "admin/project.html", {
         "user": admin, "project": project, "progress": progress, "members": members,
         "guideline": guideline, "agreement": agreement, "exports": transfer.export_formats(),
-        **_models_context(project, endpoints), **live_forms,
+        **_models_context(project, endpoints), **gold_context(db, project), **live_forms,
     }, status)
 
 
@@ -159,7 +160,8 @@ def item_page(request: Request, project_id: str, item_id: str, admin: AdminUser,
         if item is None or item.project_id != project_id:
             raise NotFoundError(f"no item {item_id!r} in this project", field="item_id")
     return _render(request, "admin/item.html", {"user": admin, "project": project,
-                                                 "item": item, "assignments": assignments})
+                                                 "item": item, "assignments": assignments,
+                                                 **item_context(db, item)})
 
 
 @router.get("/projects/{project_id}/judgments")
@@ -222,11 +224,13 @@ async def import_upload(request: Request, project_id: str, admin: AdminUser,
         fmt = str(form.get("format") or "hh-rlhf")
         if not isinstance(upload, UploadFile) and not hasattr(upload, "read"):
             raise InputError("choose a file to import", field="file")
-        data = await upload.read()  # type: ignore[union-attr]
         name = getattr(upload, "filename", None) or "upload"
+        # the spooled file itself, copied in chunks: the upload is never whole in memory
+        spooled = getattr(upload, "file", upload)
+        summary = await run_in_threadpool(transfer.import_upload, db, project, fmt, name,
+                                          spooled, request.app.state.settings)
     finally:
         await form.close()  # the spooled upload file
-    summary = await run_in_threadpool(transfer.import_upload, db, project, fmt, name, data)
     return _render(request, "admin/import.html", {"user": admin, "project": project,
                                                    "formats": transfer.import_formats(),
                                                    "summary": summary})

@@ -1,4 +1,4 @@
-"""Log in and out."""
+"""Log in and out: a server-side session per login, ended by logging out."""
 
 from __future__ import annotations
 
@@ -50,12 +50,16 @@ def login(
             {"next": _safe_next(next), "error": str(exc), "user": None, "username": username},
             status_code=exc.http_status,
         )
+    secret = accounts.start_session(db, user, client=client,
+                                    user_agent=request.headers.get("user-agent"))
     request.session.clear()  # a fresh session on login (no fixation)
-    request.session.update({"uid": user.user_id, "csrf": new_csrf_token()})
+    request.session.update({"sid": secret, "csrf": new_csrf_token()})
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout", dependencies=[CsrfForm])
-def logout(request: Request) -> Response:
+def logout(request: Request, db: DbDep) -> Response:
+    """End the session on the server too: a replayed cookie logs nobody in."""
+    accounts.end_session(db, request.session.get("sid"))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
