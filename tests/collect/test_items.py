@@ -34,11 +34,13 @@ def test_overlap_is_deterministic_and_reopens_items(seeded: Seeded) -> None:
 
 def test_mark_gold_keeps_the_answer_and_unknown_items_are_not_found(seeded: Seeded) -> None:
     item_id = seeded.item_ids[0]
+    with seeded.db.connect() as conn:
+        rid = collect.get_item(conn, item_id).response_ids[1]
     with seeded.db.transaction() as conn:
-        collect.mark_gold(conn, item_id, {"preferred": "r_x"})
+        collect.mark_gold(conn, item_id, {"preferred": rid})
     with seeded.db.connect() as conn:
         item = collect.get_item(conn, item_id)
-    assert item is not None and (item.is_gold, item.gold_answer) == (True, {"preferred": "r_x"})
+    assert item is not None and (item.is_gold, item.gold_answer) == (True, {"preferred": rid})
     with pytest.raises(NotFoundError), seeded.db.transaction() as conn:
         collect.mark_gold(conn, "no-such-item", {})
 

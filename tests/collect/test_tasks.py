@@ -159,20 +159,22 @@ def test_shown_order_is_recorded_and_varies(seeded: Seeded) -> None:
 
 
 def test_gold_items_come_at_the_configured_share(seeded: Seeded) -> None:
+    # issue 13: the share holds over each block of GOLD_BLOCK tasks, at seeded places
     pid = seed_project(seeded.db, ProjectCreate(name="Gold", gold_share=0.25), ["alice"])
-    add_prompt_items(seeded.db, pid, [(f"G{i}?", [f"ga{i}", f"gb{i}"]) for i in range(4)],
+    add_prompt_items(seeded.db, pid, [(f"G{i}?", [f"ga{i}", f"gb{i}"]) for i in range(6)],
                      is_gold=True, gold_answer={"tie": True})
-    add_prompt_items(seeded.db, pid, [(f"N{i}?", [f"na{i}", f"nb{i}"]) for i in range(12)])
+    add_prompt_items(seeded.db, pid, [(f"N{i}?", [f"na{i}", f"nb{i}"]) for i in range(16)])
     gold = []
-    for i in range(8):
+    for i in range(collect.gold.GOLD_BLOCK):
         t = _next(seeded, "alice", project_id=pid)
         gold.append(t.item.is_gold)
         _submit(seeded, t, "alice", f"gold-{i}")
-    assert gold == [False, False, False, True] * 2
+    assert sum(gold) == 5
+    assert gold != [False, False, False, True] * 5  # not every 4th task
     with seeded.db.read() as s:
         progress = collect.project_progress(s, pid)
-    assert progress.gold == [{"judge_id": "human:alice", "correct": 2, "total": 2,
-                              "accuracy": 1.0}]
+    assert progress.gold == [{"judge_id": "human:alice", "correct": 5, "total": 5,
+                              "accuracy": 1.0, "flagged": False}]
 
 
 def test_progress_counts_per_annotator(seeded: Seeded) -> None:

@@ -7,13 +7,17 @@ not list, so a new route cannot ship unclassified.
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 
 from preflab import collect
+from preflab.collect import accounts as store
+from preflab.server.db import Database
+from preflab.server.scopes import ROUTE_SCOPES
 
-from .conftest import Seeded, api_token, login, make_client
+from .conftest import Seeded, api_token, login, make_client, scoped_token
 
 PUBLIC, USER, MEMBER, OWN_TASK, ADMIN = "public", "user", "member", "own_task", "admin"
 
@@ -111,6 +115,33 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/live/{conversation_id}/messages"): OWN_TASK,
     ("POST", "/live/{conversation_id}/vote"): OWN_TASK,
     ("POST", "/live/{conversation_id}/finish"): OWN_TASK,
+    # sessions, tokens, password, audit log (issue 16); a session or token id is the owner's
+    ("GET", "/account"): USER,
+    ("POST", "/account/password"): USER,
+    ("POST", "/account/sessions/{session_id}/revoke"): OWN_TASK,
+    ("POST", "/account/tokens"): USER,
+    ("POST", "/account/tokens/{token_id}/revoke"): OWN_TASK,
+    ("GET", "/admin/audit-log"): ADMIN,
+    ("POST", "/api/v1/me/password"): USER,
+    ("GET", "/api/v1/me/sessions"): USER,
+    ("DELETE", "/api/v1/me/sessions/{session_id}"): OWN_TASK,
+    ("GET", "/api/v1/me/tokens"): USER,
+    ("DELETE", "/api/v1/me/tokens/{token_id}"): OWN_TASK,
+    ("GET", "/api/v1/users/{username}/tokens"): ADMIN,
+    ("POST", "/api/v1/users/{username}/tokens"): ADMIN,
+    ("GET", "/api/v1/audit-log"): ADMIN,
+    # gold items (issue 13)
+    ("GET", "/api/v1/projects/{project_id}/gold"): ADMIN,
+    ("POST", "/api/v1/projects/{project_id}/gold"): ADMIN,
+    ("POST", "/api/v1/projects/{project_id}/gold/file"): ADMIN,
+    ("DELETE", "/api/v1/projects/{project_id}/gold/items/{item_id}"): ADMIN,
+    ("GET", "/api/v1/projects/{project_id}/gold/accuracy"): ADMIN,
+    ("PUT", "/api/v1/projects/{project_id}/gold/threshold"): ADMIN,
+    ("DELETE", "/api/v1/projects/{project_id}/gold/threshold"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/items/{item_id}/gold"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/items/{item_id}/gold/clear"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/gold/upload"): ADMIN,
+    ("POST", "/admin/projects/{project_id}/gold/threshold"): ADMIN,
 }
 
 
@@ -157,6 +188,10 @@ BODIES = {
     "/api/v1/conversations/{conversation_id}/messages": {"message": "and then?"},
     "/api/v1/conversations/{conversation_id}/vote": {"submission_id": "walk-vote-0001",
                                                      "outcome": "a"},
+    # a wrong current password: refused as a field (422), not as an access rule
+    "/api/v1/me/password": {"current_password": "not-the-password",
+                            "new_password": "walked-pass-1"},
+    "/api/v1/users/{username}/tokens": {"scopes": ["annotate"]},
     "/api/v1/projects/{project_id}/endpoints": {"name": "walked",
                                                 "base_url": "http://127.0.0.1:9/v1",
                                                 "model": "m"},
@@ -218,7 +253,26 @@ def walk(seeded: Seeded):
         view = live.start_conversation(conn, seeded.project_id, alice, mode="chat",
                                        message="walking the routes")
     values.update(conversation_id=view.conversation.conversation_id, turn="0", slot="0")
-    return values
+    return _FreshIds(seeded.db, values)
+
+
+class _FreshIds(dict[str, str]):
+    """Path values; ``session_id`` and ``token_id`` are a new one of alice's at each use
+    (a route that ends one must find one)."""
+
+    def __init__(self, db: Database, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.db = db
+
+    def __getitem__(self, key: str) -> str:
+        if key not in ("session_id", "token_id"):
+            return super().__getitem__(key)
+        with self.db.transaction() as conn:
+            if key == "session_id":
+                return store.create_session(conn, "human:alice", f"walk-{uuid.uuid4()}",
+                                            client="walk").session_id
+            return store.create_api_token(conn, "human:alice", "walk",
+                                          f"walk-{uuid.uuid4()}").token_id
 
 
 def test_nobody_gets_only_public_routes(seeded: Seeded, walk: dict[str, str]) -> None:
@@ -308,3 +362,39 @@ def test_csrf_is_required_on_cookie_writes(seeded: Seeded) -> None:
         r = c.post("/logout", data={"csrf_token": "forged"}, follow_redirects=False)
         assert r.status_code == 403
         assert c.get("/api/v1/me").status_code == 200  # still logged in
+
+
+def test_scope_table_lists_every_route(client: TestClient) -> None:
+    assert _app_routes(client) == set(ROUTE_SCOPES)
+
+
+def _scope_refused(r) -> bool:  # type: ignore[no-untyped-def]
+    return r.status_code == 403 and "needs one of" in r.text
+
+
+# alice (annotator) can hold annotate and feedback; admin every scope
+SCOPED_TOKENS = [("alice", "annotate"), ("alice", "feedback"), ("admin", "export"),
+                 ("admin", "admin"), ("admin", "feedback")]
+
+
+@pytest.mark.parametrize(("owner", "scope"), SCOPED_TOKENS)
+def test_token_scopes_on_every_route(seeded: Seeded, walk: dict[str, str], owner: str,
+                                     scope: str) -> None:
+    """A token reaches a route iff it holds a scope the route accepts (then roles decide)."""
+    with make_client(seeded) as c:
+        headers = scoped_token(c, owner, [scope])
+        wrong = []
+        for (method, path), accepted in ROUTE_SCOPES.items():
+            if ROUTES.get((method, path)) == PUBLIC or path == "/logout":
+                continue
+            r = _call(c, method, path, walk, None, headers)
+            if _scope_refused(r) != (scope not in accepted):
+                wrong.append((method, path, r.status_code, r.text[:160]))
+        assert wrong == []
+        if scope != "admin":
+            # the refusal names the token and what the route needs, in the one error shape
+            r = c.get("/api/v1/users", headers=headers)
+            err = r.json()["error"]
+            assert (r.status_code, err["code"], err["field"]) == (403, "forbidden",
+                                                                  "authorization")
+            assert "needs one of admin" in err["message"]

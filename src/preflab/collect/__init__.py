@@ -7,6 +7,8 @@ One module per concept, each a set of functions over a unit of work (a SQLAlchem
 - :mod:`~preflab.collect.projects`: projects (from a validated :class:`ProjectCreate`),
   members and guidelines;
 - :mod:`~preflab.collect.items`: items, overlap, gold, progress;
+- :mod:`~preflab.collect.gold`: gold answers (checked, uploaded all or nothing), gold placement,
+  accuracy over time and the project's gold threshold;
 - :mod:`~preflab.collect.tasks`: the queue (serve, reserve, show, skip, expire);
 - :mod:`~preflab.collect.submissions`: submission → judgment value → stored judgment;
 - :mod:`~preflab.collect.endpoints`: model endpoints attached to a project (live collection);
@@ -46,6 +48,21 @@ from preflab.collect.endpoints import (
     parse_endpoint_update,
     remove_endpoint,
     update_endpoint,
+)
+from preflab.collect.gold import (
+    GoldLine,
+    GoldThreshold,
+    check_gold_answer,
+    clear_gold,
+    gold_history,
+    gold_standing,
+    gold_tally,
+    gold_threshold,
+    list_gold,
+    load_gold_file,
+    read_gold_file,
+    set_gold,
+    set_gold_threshold,
 )
 from preflab.collect.items import (
     add_items,
@@ -222,6 +239,19 @@ __all__ = [
     "list_projects",
     "list_users",
     "mark_gold",
+    "GoldLine",
+    "GoldThreshold",
+    "check_gold_answer",
+    "clear_gold",
+    "gold_history",
+    "gold_standing",
+    "gold_tally",
+    "gold_threshold",
+    "list_gold",
+    "load_gold_file",
+    "read_gold_file",
+    "set_gold",
+    "set_gold_threshold",
     "member_guideline_version",
     "next_task",
     "parse_endpoint_create",

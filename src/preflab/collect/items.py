@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from preflab.collect.core_tables import (
-    ASSIGNMENTS as _A,
-    ITEMS as _I,
-    JUDGMENTS as _J,
-)
+from preflab.collect.core_tables import ASSIGNMENTS as _A
+from preflab.collect.core_tables import ITEMS as _I
+from preflab.collect.core_tables import JUDGMENTS as _J
+from preflab.collect.gold import GoldLine, gold_correct, gold_standing, set_gold
+from preflab.collect.projects import get_project
 from preflab.collect.rows import Assignment, Item, Progress, aware, columns
 from preflab.errors import InputError, NotFoundError
 from preflab.store.items import make_item_id, make_response_ids_key
@@ -48,10 +48,6 @@ _OVERLAP_INPUT = select(_I.c.item_id, _I.c.done, _I.c.reserved).where(
 _SET_TARGET = (
     update(_I).where(_I.c.item_id == bindparam("b_item_id"))
     .values(target=bindparam("b_target"), is_open=bindparam("b_open"))
-)
-_MARK_GOLD = (
-    update(_I).where(_I.c.item_id == bindparam("b_item_id"))
-    .values(is_gold=True, gold_answer=bindparam("b_answer"))
 )
 _ASSIGNMENTS = (
     select(*columns(Assignment, _A)).where(_A.c.item_id == bindparam("item_id"))
@@ -121,14 +117,17 @@ def apply_overlap(session: Session | Connection, project_id: str, overlap: int,
 
 
 def mark_gold(session: Session | Connection, item_id: str, answer: dict[str, Any]) -> None:
-    """Make an item gold with its expected answer (e.g. ``{"preferred": "r_…"}``).
+    """Make an item gold with its expected answer (e.g. ``{"preferred": "r_…"}``), checked
+    against the item's responses and its project's question (:mod:`preflab.collect.gold`).
 
     Raises:
         NotFoundError: no such item.
+        InputError: the answer does not fit the item (names the field).
     """
-    res = connection_of(session).execute(_MARK_GOLD, {"b_item_id": item_id, "b_answer": answer})
-    if res.rowcount != 1:
+    item = get_item(session, item_id)
+    if item is None:
         raise NotFoundError(f"no item {item_id!r}", field="item_id")
+    set_gold(session, item.project_id, [GoldLine(0, item_id, answer)])
 
 
 def get_item(session: Session | Connection, item_id: str) -> Item | None:
@@ -153,27 +152,16 @@ def list_assignments(session: Session | Connection, item_id: str) -> list[Assign
     return [Assignment(*r) for r in rows]
 
 
-def _gold_correct(kind: str, value: dict[str, Any], answer: dict[str, Any]) -> bool:
-    if kind == "pairwise":
-        if answer.get("tie"):
-            return bool(value.get("tie"))
-        return value.get("preferred") == answer.get("preferred")
-    if kind == "binary":
-        return value.get("label") == answer.get("label")
-    if kind == "ranking":
-        groups = value.get("groups") or []
-        return bool(groups) and answer.get("best") in groups[0]
-    return False
-
-
 def project_progress(session: Session | Connection, project_id: str) -> Progress:
     """Return progress of a project: items, judgments, per annotator, per batch, gold accuracy.
 
-    Only judgments made in the app count (imported ones have their file as ``source``).
+    Only judgments made in the app count (imported ones have their file as ``source``). Gold
+    items stay out of the item, completion and target counts (they are outside the overlap);
+    each annotator's gold accuracy is flagged when the project's gold threshold says so.
     """
     conn = connection_of(session)
     i, j, a = _I.c, _J.c, _A.c
-    own = (i.project_id == project_id, i.is_gold == False)  # noqa: E712
+    own = (i.project_id == project_id, i.is_gold == False)
     n_items, target, reserved = conn.execute(
         select(func.count(), func.coalesce(func.sum(i.target), 0),
                func.coalesce(func.sum(i.reserved), 0)).where(*own)
@@ -185,7 +173,7 @@ def project_progress(session: Session | Connection, project_id: str) -> Progress
         select(j.judge_id, func.count(), func.min(j.submitted_at), func.max(j.submitted_at))
         .where(*app_made).group_by(j.judge_id).order_by(j.judge_id)
     ).all()
-    skips = dict(conn.execute(  # type: ignore[arg-type]
+    skips: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
         select(a.user_id, func.count())
         .where(a.project_id == project_id, a.status == "skipped").group_by(a.user_id)
     ).all())
@@ -197,13 +185,14 @@ def project_progress(session: Session | Connection, project_id: str) -> Progress
     gold_rows = conn.execute(
         select(j.judge_id, j.kind, j.value, i.gold_answer)
         .join_from(_J, _I, i.item_id == j.item_id)
-        .where(*app_made, i.is_gold == True)  # noqa: E712
+        .where(*app_made, i.is_gold == True)
     ).all()
     gold: dict[str, list[int]] = {}
     for judge_id, kind, value, answer in gold_rows:
         tally = gold.setdefault(judge_id, [0, 0])
         tally[1] += 1
-        tally[0] += bool(answer) and _gold_correct(kind, value or {}, answer)
+        tally[0] += bool(answer) and gold_correct(kind, value or {}, answer)
+    project = get_project(conn, project_id) if gold else None
     return Progress(
         items=int(n_items),
         complete_items=int(complete or 0),
@@ -220,7 +209,8 @@ def project_progress(session: Session | Connection, project_id: str) -> Progress
             for b, n, d, t in per_batch
         ],
         gold=[
-            {"judge_id": jid, "correct": c, "total": t, "accuracy": c / t if t else None}
+            {"judge_id": jid, "correct": c, "total": t, "accuracy": c / t if t else None,
+             "flagged": project is not None and gold_standing(project, c, t) is not None}
             for jid, (c, t) in sorted(gold.items())
         ],
     )
@@ -228,19 +218,20 @@ def project_progress(session: Session | Connection, project_id: str) -> Progress
 
 def imported_answers(
     session: Session | Connection, project_id: str, limit: int
-) -> list[tuple[str, dict[str, Any]]]:
-    """Return ``(item_id, value)`` of imported pairwise judgments on the project's items.
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return ``(item_id, judgment_id, value)`` of imported pairwise judgments on the project's items.
 
     Used to seed gold items from a dataset that already carries an answer (e.g. HH-RLHF's
-    chosen response), first items in id order.
+    chosen response), first items in id order. The judgment id lets the gold answer name the
+    judgment it came from (``derived_from``), which the audit then does not score against it.
     """
     i, j = _I.c, _J.c
     q = (
-        select(i.item_id, j.value)
+        select(i.item_id, j.judgment_id, j.value)
         .join_from(_I, _J, and_(j.prompt_id == i.prompt_id, j.project_id == i.project_id))
         .where(i.project_id == project_id, j.kind == "pairwise",
                or_(j.source.is_(None), j.source != "app"))
         .order_by(i.item_id)
         .limit(limit)
     )
-    return [(item_id, dict(v)) for item_id, v in connection_of(session).execute(q).all()]
+    return [(item_id, jid, dict(v)) for item_id, jid, v in connection_of(session).execute(q).all()]

@@ -36,6 +36,7 @@ from preflab.collect.core_tables import (
     PROMPTS as _P,
     RESPONSES as _R,
 )
+from preflab.collect.gold import is_gold_due, require_gold_standing
 from preflab.collect.items import ITEM_COLUMNS
 from preflab.collect.projects import PROJECT_COLUMNS, project_for_user
 from preflab.collect.rows import (
@@ -94,10 +95,10 @@ _CLAIM = (
     .values(reserved=_I.c.reserved + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
     .returning(*ITEM_COLUMNS)
 )
-# gold items are shown to every annotator: no slot limit
+# gold items are shown to every annotator, once each: no slot limit, outside the overlap
 _CLAIM_GOLD = (
     update(_I)
-    .where(_I.c.item_id == bindparam("b_item_id"))
+    .where(_I.c.item_id == bindparam("b_item_id"), _I.c.is_gold == True)  # noqa: E712
     .values(reserved=_I.c.reserved + 1, is_open=(_I.c.done + _I.c.reserved + 1) < _I.c.target)
     .returning(*ITEM_COLUMNS)
 )
@@ -158,7 +159,8 @@ def _candidates_stmt(gold: bool, postgres: bool) -> Any:
         .select_from(_I.outerjoin(mine, and_(mine.c.item_id == _I.c.item_id,
                                              mine.c.user_id == bindparam("b_user_id"))))
         .where(_I.c.project_id == bindparam("b_project_id"), _I.c.is_gold == gold,
-               or_(mine.c.status.is_(None), mine.c.status == "expired"))
+               mine.c.status.is_(None) if gold
+               else or_(mine.c.status.is_(None), mine.c.status == "expired"))
         .order_by(_I.c.priority.desc(), _I.c.item_id.desc())
     )
     if not gold:
@@ -217,12 +219,13 @@ def _served_count(conn: Connection, project_id: str, user_id: str) -> int:
     return conn.execute(_SERVED, {"b_project_id": project_id, "b_user_id": user_id}).scalar() or 0
 
 
-def _wants_gold(conn: Connection, project: Project, user_id: str) -> bool:
+def _wants_gold(conn: Connection, project: Project, user_id: str, seed: str) -> int | None:
+    """Return the task number when the user's next task is a gold one (see
+    :func:`preflab.collect.gold.is_gold_due`: seeded per annotator, not every k-th), else None."""
     if project.gold_share <= 0:
-        return False
+        return None
     n = _served_count(conn, project.project_id, user_id) + 1
-    # deterministic frequency: the n-th task is gold when floor(n·share) steps up
-    return int(n * project.gold_share) > int((n - 1) * project.gold_share)
+    return n if is_gold_due(n, project.gold_share, seed, project.project_id, user_id) else None
 
 
 def next_task(
@@ -236,9 +239,11 @@ def next_task(
 ) -> Task | None:
     """Reserve and return the user's next item in the project, or None when nothing is left.
 
-    Order: the user's live reservation first; then a gold item when the project's gold share is
-    due (the n-th task is gold when ``floor(n·share)`` steps up); otherwise the open item with
-    the highest priority (ties by item id) that the user has not been served. The item is
+    Order: the user's live reservation first; then, when the project's gold share makes this
+    task a gold one (:func:`preflab.collect.gold.is_gold_due`, seeded per annotator), a gold
+    item the user was never served, in a seeded order; otherwise the open item with the
+    highest priority (ties by item id) that the user has not been served. A gold item takes no
+    overlap slot: every annotator may get it once. The item is
     claimed with ``UPDATE … WHERE done + reserved < target``; a lost race moves to the next
     candidate. Expired reservations are freed when no open item is left (and by
     :func:`expire_reservations`, which the app also runs now and then). The reason (why this
@@ -257,21 +262,26 @@ def next_task(
 def _claim_next(conn: Connection, project: Project, user_id: str, now: datetime,
                 reservation_seconds: int, seed: str) -> Task | None:
     """Claim a new item for a user known to hold no live reservation in the project."""
-    order = [True, False] if _wants_gold(conn, project, user_id) else [False]
+    if project.config and project.config.get("gold_threshold"):
+        require_gold_standing(conn, project, user_id)
+    due = _wants_gold(conn, project, user_id, seed)
+    order = [True, False] if due is not None else [False]
     swept = False
     for _round in range(_MAX_ROUNDS):
         for gold in order:
             stmt = _CANDIDATES[gold, conn.dialect.name == "postgresql"]
-            candidates = conn.execute(stmt, {"b_user_id": user_id,
-                                             "b_project_id": project.project_id}).all()
+            candidates = list(conn.execute(stmt, {"b_user_id": user_id,
+                                                  "b_project_id": project.project_id}))
+            if gold:  # which gold item comes is seeded per annotator too
+                random.Random(digest(seed, user_id, due)).shuffle(candidates)
             for item_id, priority, done, target, prev in candidates:
                 claimed = conn.execute(_CLAIM_GOLD if gold else _CLAIM,
                                        {"b_item_id": item_id}).first()
                 if claimed is None:
                     continue  # another annotator took the slot since the select
                 if gold:
-                    reason = (f"gold item: gold share {project.gold_share:.0%} of tasks was due "
-                              f"(task {_served_count(conn, project.project_id, user_id) + 1})")
+                    reason = (f"gold item: task {due} of yours falls on gold (gold share "
+                              f"{project.gold_share:.0%}, places seeded per annotator)")
                 else:
                     reason = (
                         f"highest open priority ({priority}); {done} of {target} judgments "
@@ -414,6 +424,7 @@ def serve_task(
         raise NotFoundError(f"no project {project_id!r}", field="project_id")
     project = Project(*row[:_N_PROJECT])
     version, text, last, live = row[_N_PROJECT:]
+    task: Task | None
     if live is not None:
         task = _load_task(conn, Assignment(*conn.execute(
             _ASSIGNMENT, {"b_assignment_id": live}).one()), None)

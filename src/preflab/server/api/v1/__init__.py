@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from preflab.server.api.v1 import accounts, endpoints, feedback, live, projects, tasks
+from preflab.server.api.v1 import accounts, endpoints, feedback, gold, live, projects, tasks
 from preflab.server.api.v1 import leaderboard as leaderboard_api
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(projects.router)
+router.include_router(gold.router)
 router.include_router(endpoints.router)
 router.include_router(feedback.router)
 router.include_router(live.router)

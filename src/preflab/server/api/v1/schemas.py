@@ -207,6 +207,7 @@ class GoldAccuracy(BaseModel):
     correct: int
     total: int
     accuracy: float | None
+    flagged: bool = False  # below the project's gold threshold (issue 13)
 
 
 class ProgressPublic(RowPublic):
