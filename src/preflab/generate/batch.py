@@ -19,6 +19,7 @@ still read); their unanswered requests are failed with the reason, and called ag
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -233,7 +234,7 @@ async def run_batches(
                 if known.get(bid, {}).get("processed"):
                     continue  # its results are committed; what it failed goes again if asked
                 batch = await _retrying(
-                    cfg, f"lookup of batch {bid}", lambda b=bid: client.batches.retrieve(b)
+                    cfg, f"lookup of batch {bid}", functools.partial(client.batches.retrieve, bid)
                 )
                 if bid not in known:  # created by a run that died before recording it
                     await asyncio.to_thread(remember, bid, name)
@@ -322,7 +323,7 @@ async def _follow(
             batch = await _retrying(
                 cfg,
                 f"poll of batch {ref.batch_id}",
-                lambda r=ref: client.batches.retrieve(r.batch_id),
+                functools.partial(client.batches.retrieve, ref.batch_id),
             )
             ref.status = batch.status
             if batch.status not in _DONE | _DEAD:

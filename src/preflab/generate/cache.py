@@ -8,8 +8,6 @@ at any moment keeps every result that was committed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
+from preflab.generate.requests import request_key
 from preflab.store.engine import open_workspace
 from preflab.store.tables import GenerationRequest, JobRow, utcnow
 
@@ -25,9 +24,9 @@ __all__ = [
     "CachedRow",
     "Outcome",
     "annotate_error",
-    "is_unparseable",
     "insert_ignore",
     "insert_pending",
+    "is_unparseable",
     "job_config",
     "job_token_counts",
     "load_requests",
@@ -43,34 +42,6 @@ UNPARSEABLE = "unparseable"
 """Prefix of the error a judge attaches to a ``done`` row whose reply it could not read."""
 _REQUESTS = cast(Table, GenerationRequest.__table__)
 _JOBS = cast(Table, JobRow.__table__)
-
-
-def request_key(
-    base_url: str,
-    model: str,
-    revision: str | None,
-    messages: Sequence[Mapping[str, str]],
-    params: Mapping[str, Any],
-    seed: int | None,
-) -> str:
-    """Return the cache key of one chat call: a SHA-256 of its canonical JSON.
-
-    >>> k = request_key("http://x/v1", "m", None, [{"role": "user", "content": "hi"}], {}, 1)
-    >>> k == request_key("http://x/v1", "m", None, [{"content": "hi", "role": "user"}], {}, 1)
-    True
-    >>> len(k)
-    64
-    """
-    payload = {
-        "endpoint": base_url.rstrip("/"),
-        "model": model,
-        "revision": revision,
-        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-        "params": dict(params),
-        "seed": seed,
-    }
-    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 def open_engine(url: str) -> Engine:

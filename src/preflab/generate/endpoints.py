@@ -1,10 +1,14 @@
-"""Model endpoints: their config, the one client, and a chat call with bounded retries.
+"""Model endpoints: their config, their clients, and a chat call with bounded retries.
 
-Every OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, OpenAI) is reached through
-``openai.AsyncOpenAI`` with its ``base_url``. The client's own retries are switched off
-(``max_retries=0``) so that attempts, waits and the final reason are ours to count and record:
-429, 5xx, timeouts, dropped connections, malformed bodies and truncated streams are retried
-with capped exponential backoff (Retry-After honoured); other 4xx fail at once.
+Every OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, OpenAI) is configured by its
+``base_url``. ``openai.AsyncOpenAI`` (:func:`make_client`) is the client of what needs the SDK:
+streamed replies, the batch API, live sessions. A job's plain chat calls go through the lean
+transport of :mod:`preflab.generate.chat_transport` (:func:`make_chat_client`: JSON straight
+over aiohttp, about a fifth of the SDK's CPU per call and no SDK import), with the same failure
+rules. Retries are ours on both paths (the SDK's are off, ``max_retries=0``) so that attempts,
+waits and the final reason are ours to count and record: 429, 5xx, timeouts, dropped
+connections, malformed bodies and truncated streams are retried with capped exponential backoff
+(Retry-After honoured); other 4xx fail at once.
 """
 
 from __future__ import annotations
@@ -19,14 +23,21 @@ import time
 import tomllib
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from preflab.errors import ConfigError, EndpointError
+from preflab.generate.chat_transport import (
+    ChatReply,
+    ChatTransport,
+    Retryable,
+    body_reason,
+    reply_from_json,
+    shorten,
+    status_failure,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -35,7 +46,10 @@ if TYPE_CHECKING:
 # it takes about a second to import, and a job whose requests are all cached never needs it.
 
 __all__ = [
+    "ChatClient",
+    "ChatClientFactory",
     "ChatReply",
+    "ChatTransport",
     "ClientFactory",
     "EndpointConfig",
     "RateLimiter",
@@ -44,6 +58,7 @@ __all__ = [
     "attempt_error",
     "backoff_wait",
     "complete_chat",
+    "make_chat_client",
     "make_client",
     "parse_endpoints",
     "read_endpoints",
@@ -183,7 +198,7 @@ def read_endpoints(path: str | Path) -> dict[str, EndpointConfig]:
             )
     except ConfigError:
         raise
-    except Exception as exc:  # YAMLError, TOMLDecodeError, JSONDecodeError share no base class
+    except Exception as exc:  # noqa: BLE001 - YAML/TOML/JSON errors share no base class
         raise ConfigError(f"cannot parse endpoints file: {shorten(exc)}", path=str(p)) from None
     entries = data.get("endpoints") if isinstance(data, dict) else data
     if not isinstance(entries, list):
@@ -219,6 +234,29 @@ def parse_endpoints(
 
 
 ClientFactory = Callable[[EndpointConfig], "openai.AsyncOpenAI"]
+"""Builds the SDK client of an endpoint (streaming, the batch API, live sessions)."""
+
+ChatClient: TypeAlias = "openai.AsyncOpenAI | ChatTransport"
+"""What a job's chat call goes through: the lean transport, or an SDK client."""
+
+ChatClientFactory: TypeAlias = Callable[[EndpointConfig], ChatClient]
+"""Builds the client of a job's chat calls (default :func:`make_chat_client`)."""
+
+
+def make_chat_client(config: EndpointConfig) -> ChatClient:
+    """Return the client of a job's chat calls to one server: the lean transport by default.
+
+    A streamed endpoint (``stream: true``) gets the SDK client (:func:`make_client`), which
+    reads event streams; every other one a :class:`ChatTransport`, which posts the same JSON
+    without importing the SDK.
+
+    Raises:
+        ConfigError: the endpoint's API key variable is unset.
+    """
+    if config.stream:
+        return make_client(config)
+    tls = _ssl_context() if config.base_url.startswith("https://") else None
+    return ChatTransport(config, api_key=config.api_key(), ssl_context=tls)
 
 
 def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
@@ -345,88 +383,21 @@ class RateLimiter:
             await self._sleep(slot - now)
 
 
-@dataclass(slots=True)
-class ChatReply:
-    """What one successful chat call returned, with the attempts it took."""
-
-    content: str
-    finish_reason: str | None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    attempts: int = 1
-    errors: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the JSON stored as the cached result."""
-        return {
-            "content": self.content,
-            "finish_reason": self.finish_reason,
-            "usage": {
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-            },
-        }
-
-
-class Retryable(Exception):
-    """A failed attempt worth another one (429, 5xx, timeout, dropped connection, bad body)."""
-
-    def __init__(self, reason: str, wait: float | None = None, *, status: int | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.wait = wait
-        self.status = status  # HTTP status, when the server answered
-
-
 def _status_reason(exc: openai.APIStatusError) -> str:
-    """Return what the server said in an error reply, whatever its shape.
+    """Return what the server said in an SDK error reply, whatever its shape.
 
     OpenAI-style bodies carry ``{"error": {"message": ...}}``; others do not (FastAPI's
     ``{"detail": ...}`` 422, plain-text proxies), and the SDK's message then holds only the
-    status code, so the body is shown instead.
+    status code, so the body is shown instead (see :func:`body_reason`).
     """
-    body: Any = exc.body
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return shorten(err["message"])
-        if isinstance(err, str) and err:
-            return shorten(err)
-        if isinstance(body.get("message"), str) and body["message"]:
-            return shorten(body["message"])  # the SDK hands over the "error" object itself
-        if "detail" in body:
-            detail = body["detail"]
-            text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
-            return shorten(f"detail: {text}")
-        return shorten(json.dumps(body, ensure_ascii=False))
-    if isinstance(body, str) and body.strip():
-        return shorten(body.strip())
+    reason = body_reason(exc.body)
+    if reason is not None:
+        return reason
     try:
         text = exc.response.text.strip()
     except Exception:  # noqa: BLE001 - a streamed body may be unreadable here; fall back
         text = ""
     return shorten(text) if text else shorten(exc)
-
-
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    if not headers:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def _split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -436,7 +407,7 @@ def _split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
 
 
 async def attempt_chat(
-    client: openai.AsyncOpenAI,
+    client: ChatClient,
     config: EndpointConfig,
     messages: Sequence[Mapping[str, str]],
     params: Mapping[str, Any],
@@ -448,6 +419,8 @@ async def attempt_chat(
         Retryable: the attempt failed in a way another attempt may not (429, 5xx, timeout…).
         EndpointError: the server refused the request (4xx other than 408 and 429).
     """
+    if isinstance(client, ChatTransport):
+        return await client.attempt(config, messages, params, seed)
     import httpx2
     import openai
 
@@ -499,19 +472,8 @@ def attempt_error(exc: Exception, config: EndpointConfig) -> Retryable | Endpoin
     import openai
 
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429:
-            return Retryable(
-                f"HTTP 429: {_status_reason(exc)}", _retry_after(exc.response.headers), status=429
-            )
-        if status >= 500 or status == 408:
-            return Retryable(
-                f"HTTP {status}: {_status_reason(exc)}",
-                _retry_after(exc.response.headers),
-                status=status,
-            )
-        return EndpointError(
-            f"endpoint {config.name!r} refused the request: HTTP {status}: {_status_reason(exc)}"
+        return status_failure(
+            exc.status_code, _status_reason(exc), exc.response.headers, config.name
         )
     if isinstance(exc, openai.APITimeoutError):
         refused = _refused(exc)
@@ -537,27 +499,6 @@ def backoff_wait(
         top = config.backoff_base * 2 ** (attempt - 1)
         wait = rng.uniform(0, top) if rng else random.uniform(0, top)
     return min(wait, config.backoff_max)
-
-
-def reply_from_json(data: Any) -> ChatReply:
-    """Return the reply in a chat completion body (a batch output line's ``body``, too).
-
-    Raises:
-        Retryable: the body has no ``choices[0].message.content`` text.
-    """
-    try:
-        choice = data["choices"][0]
-        content = choice["message"]["content"]
-        usage = data.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        completion_tokens = int(usage.get("completion_tokens") or 0)
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-        raise Retryable(
-            f"malformed reply: no choices[0].message.content in {shorten(data)}"
-        ) from None
-    if not isinstance(content, str):
-        raise Retryable(f"malformed reply: content is {type(content).__name__}, not text")
-    return ChatReply(content, choice.get("finish_reason"), prompt_tokens, completion_tokens)
 
 
 async def _attempt_stream(client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> ChatReply:
@@ -603,14 +544,8 @@ def _refused(exc: BaseException) -> BaseException | None:
     return None
 
 
-def shorten(obj: object, limit: int = 200) -> str:
-    """Return ``str(obj)`` on one line, cut to ``limit`` characters (for failure reasons)."""
-    text = str(obj).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 async def complete_chat(
-    client: openai.AsyncOpenAI,
+    client: ChatClient,
     config: EndpointConfig,
     messages: Sequence[Mapping[str, str]],
     params: Mapping[str, Any] | None = None,
@@ -624,7 +559,7 @@ async def complete_chat(
     ``backoff_max``); a Retry-After header, when sent, sets the wait instead.
 
     Args:
-        client: the endpoint's client (see :func:`make_client`).
+        client: the endpoint's client (:func:`make_chat_client` or :func:`make_client`).
         config: the endpoint.
         messages: chat messages, ``{"role", "content"}`` each.
         params: sampling parameters (the endpoint's defaults are *not* merged here).

@@ -22,15 +22,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
+from typing import Any
 
 from preflab.errors import EndpointError
 from preflab.generate.cache import Outcome
-from preflab.generate.endpoints import EndpointConfig, RateLimiter, Retryable, attempt_chat
-
-if TYPE_CHECKING:
-    import openai
+from preflab.generate.endpoints import (
+    ChatClient,
+    EndpointConfig,
+    RateLimiter,
+    Retryable,
+    attempt_chat,
+)
 
 __all__ = ["Fleet", "FleetServer"]
 
@@ -40,7 +42,7 @@ class FleetServer:
     """One server of a fleet: its config and client, what it holds now, and its health."""
 
     config: EndpointConfig
-    client: openai.AsyncOpenAI
+    client: ChatClient
     outstanding: int = 0
     down_until: float = 0.0
     failures: int = 0  # consecutive failed attempts
@@ -63,7 +65,7 @@ class Fleet:
 
     def __init__(
         self,
-        servers: Sequence[tuple[EndpointConfig, openai.AsyncOpenAI]],
+        servers: Sequence[tuple[EndpointConfig, ChatClient]],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

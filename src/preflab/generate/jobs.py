@@ -21,12 +21,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
-import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, cast
 
 from sqlalchemy import Engine
 
@@ -37,16 +36,28 @@ from preflab.generate.cache import (
     is_unparseable,
     load_requests,
     record_outcomes,
-    request_key,
     upsert_job,
 )
-from preflab.generate.endpoints import ClientFactory, EndpointConfig, RateLimiter, make_client
+from preflab.generate.endpoints import (
+    ChatClient,
+    ChatClientFactory,
+    ClientFactory,
+    EndpointConfig,
+    RateLimiter,
+    make_chat_client,
+    make_client,
+)
 from preflab.generate.fleet import Fleet
+from preflab.generate.requests import (
+    ChatRequest,
+    JobSummary,
+    ProgressHook,
+    Via,
+    make_job_id,
+    make_request,
+)
 from preflab.generate.worker_processes import Workers, call_one, choose_processes, start_workers
 from preflab.store.unit_of_work import write_scope
-
-if TYPE_CHECKING:
-    import openai
 
 __all__ = [
     "ChatRequest",
@@ -59,148 +70,6 @@ __all__ = [
     "run_job",
     "run_job_async",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    """One chat call of a job: endpoint name, messages, parameters, seed, and its cache key.
-
-    ``meta`` carries the caller's bookkeeping (prompt id, sample index…); it is not part of
-    the key.
-    """
-
-    endpoint: str
-    messages: tuple[Mapping[str, str], ...]
-    params: Mapping[str, Any]
-    seed: int | None
-    key: str
-    meta: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the request as stored in the cache row."""
-        return {
-            "endpoint": self.endpoint,
-            "messages": [dict(m) for m in self.messages],
-            "params": dict(self.params),
-            "seed": self.seed,
-            "meta": dict(self.meta),
-        }
-
-
-def make_request(
-    endpoint: EndpointConfig,
-    messages: Sequence[Mapping[str, str]],
-    params: Mapping[str, Any] | None = None,
-    seed: int | None = None,
-    meta: Mapping[str, Any] | None = None,
-) -> ChatRequest:
-    """Return a request to ``endpoint``; ``params`` override the endpoint's default parameters.
-
-    >>> ep = EndpointConfig(name="a", base_url="http://127.0.0.1:1/v1", model="m",
-    ...                     params={"temperature": 0.7})
-    >>> make_request(ep, [{"role": "user", "content": "hi"}], {"max_tokens": 8}, seed=3).params
-    {'temperature': 0.7, 'max_tokens': 8}
-    """
-    merged = {**endpoint.params, **(params or {})}
-    msgs = tuple({"role": m["role"], "content": m["content"]} for m in messages)
-    key = request_key(endpoint.base_url, endpoint.model, endpoint.revision, msgs, merged, seed)
-    return ChatRequest(endpoint.name, msgs, merged, seed, key, dict(meta or {}))
-
-
-def make_job_id(kind: str, requests: Iterable[ChatRequest]) -> str:
-    """Return a job id derived from its kind and request keys (so a re-run finds its job)."""
-    h = hashlib.sha256(kind.encode())
-    for key in sorted({r.key for r in requests}):
-        h.update(key.encode())
-    return f"{kind}-{h.hexdigest()[:16]}"
-
-
-Via = Literal["online", "batch"]
-"""How a job's calls are made: one HTTP call each (``online``) or through the batch API."""
-
-
-@dataclass(slots=True)
-class JobSummary:
-    """Counts of one run: requests, results committed now, cached before, failed; tokens.
-
-    ``failed`` counts every request without a result at the end (``failed_earlier`` of them
-    failed in an earlier run and were not called again: see ``retry_failed``). A judge moves
-    replies it could not read from ``done``/``cached`` to ``unparseable``. ``interrupted`` of
-    the failed were cut off by a dead worker process (called again by any re-run). ``merged`` counts
-    replies that became the same record as another one (identical samples).
-    """
-
-    job_id: str
-    total: int = 0
-    done: int = 0
-    cached: int = 0
-    failed: int = 0
-    failed_earlier: int = 0
-    interrupted: int = 0
-    unparseable: int = 0
-    merged: int = 0
-    calls: int = 0
-    attempts: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    elapsed: float = 0.0
-    dry_run: bool = False
-    planned: dict[str, int] = field(default_factory=dict)
-    processes: int = 1
-    via: str = "online"
-    batches: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the summary as plain JSON."""
-        return {
-            "job_id": self.job_id,
-            "total": self.total,
-            "done": self.done,
-            "cached": self.cached,
-            "failed": self.failed,
-            "failed_earlier": self.failed_earlier,
-            "interrupted": self.interrupted,
-            "unparseable": self.unparseable,
-            "merged": self.merged,
-            "calls": self.calls,
-            "attempts": self.attempts,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "elapsed_s": round(self.elapsed, 4),
-            "dry_run": self.dry_run,
-            "planned": dict(self.planned),
-            "processes": self.processes,
-            "via": self.via,
-            "batches": self.batches,
-        }
-
-    def count_committed(
-        self,
-        outcomes: Iterable[Outcome],
-        replies: dict[str, dict[str, Any]],
-        failures: dict[str, str],
-    ) -> None:
-        """Count outcomes committed: each result into ``replies``, each error into ``failures``."""
-        for o in outcomes:
-            self.calls += 1
-            self.attempts += o.attempts
-            self.prompt_tokens += o.prompt_tokens
-            self.completion_tokens += o.completion_tokens
-            if o.error is None and o.result is not None:
-                replies[o.request_key] = o.result
-                self.done += 1
-            else:
-                failures[o.request_key] = o.error or "failed"
-                self.failed += 1
-                self.interrupted += o.interrupted
-
-    def note_unparseable(self, called_now: bool) -> None:
-        """Count a reply a judge could not read as unparseable instead of done or cached."""
-        self.unparseable += 1
-        if called_now:
-            self.done -= 1
-        else:
-            self.cached -= 1
 
 
 @dataclass(slots=True)
@@ -222,10 +91,6 @@ class JobResult:
         return None if reply is None else str(reply["content"])
 
 
-ProgressHook = Callable[[int, int], None]
-"""Called as ``hook(finished, total)`` after each committed batch (finished includes cached)."""
-
-
 async def run_job_async(
     engine: Engine,
     endpoints: Mapping[str, EndpointConfig],
@@ -236,7 +101,7 @@ async def run_job_async(
     dry_run: bool = False,
     retry_failed: bool = False,
     retry_unparseable: bool = False,
-    client_factory: ClientFactory = make_client,
+    client_factory: ChatClientFactory | None = None,
     on_progress: ProgressHook | None = None,
     flush_interval: float = 0.02,
     seed: int | None = None,
@@ -284,6 +149,8 @@ async def run_job_async(
         summary.elapsed = time.perf_counter() - start
         return JobResult(summary, todo_all, replies, failures)
     called: set[str] = {r.key for r in to_call}
+    if client_factory is None:  # the SDK for the batch API, the lean transport for calls
+        client_factory = make_client if via == "batch" else make_chat_client
     if via == "batch":
         from preflab.generate.batch import run_batches
 
@@ -297,7 +164,7 @@ async def run_job_async(
             summary=summary,
             replies=replies,
             failures=failures,
-            client_factory=client_factory,
+            client_factory=cast(ClientFactory, client_factory),
             on_progress=on_progress,
             poll_interval=poll_interval,
         )
@@ -314,7 +181,7 @@ async def run_job_async(
     summary.processes = choose_processes(processes, len(to_call), in_flight)
     workers: Workers | None = None
     # one client per server; an endpoint with replicas has several
-    clients: dict[str, list[openai.AsyncOpenAI]] = {}
+    clients: dict[str, list[ChatClient]] = {}
     try:
         for name in pending:
             clients[name] = [client_factory(c) for c in endpoints[name].replica_configs()]
@@ -358,7 +225,7 @@ async def run_job_async(
     queue: asyncio.Queue[Outcome | None] = asyncio.Queue()
     closing = asyncio.get_running_loop().create_future()
 
-    async def work(name: str, client: openai.AsyncOpenAI, cfg: EndpointConfig) -> None:
+    async def work(name: str, client: ChatClient, cfg: EndpointConfig) -> None:
         todo, limiter = pending[name], limiters[name]
         while todo and not writer_task.done():  # a failed store stops the calls; it surfaces below
             queue.put_nowait(await call_one(todo.popleft(), client, cfg, limiter, rng))
@@ -426,7 +293,7 @@ async def run_job_async(
     return JobResult(summary, todo_all, replies, failures, called)
 
 
-async def _close(clients: Mapping[str, Sequence[openai.AsyncOpenAI]]) -> None:
+async def _close(clients: Mapping[str, Sequence[ChatClient]]) -> None:
     for group in clients.values():
         for client in group:
             await client.close()
@@ -442,7 +309,7 @@ def run_job(
     dry_run: bool = False,
     retry_failed: bool = False,
     retry_unparseable: bool = False,
-    client_factory: ClientFactory = make_client,
+    client_factory: ChatClientFactory | None = None,
     on_progress: ProgressHook | None = None,
     seed: int | None = None,
     processes: int | None = None,
@@ -461,7 +328,12 @@ def run_job(
         retry_failed: call again requests stored as failed by an earlier run (otherwise they
             stay failed and are counted in ``summary.failed_earlier``).
         retry_unparseable: call again requests whose stored reply a judge marked unreadable.
-        client_factory: builds the client of an endpoint (tests point it at loopback).
+        client_factory: builds the client of each server (tests point it at loopback). By
+            default online calls go through the lean transport
+            (:func:`~preflab.generate.endpoints.make_chat_client`: JSON over aiohttp, the
+            SDK only for streamed endpoints) and ``via="batch"`` through the SDK
+            (:func:`~preflab.generate.endpoints.make_client`); a factory given for
+            ``via="batch"`` must return SDK clients.
         on_progress: called with ``(finished, total)`` after each committed batch.
         seed: seed of the backoff jitter.
         processes: worker processes that make the calls (this process stays the one writer

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from preflab.errors import UsageError
-from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
+from preflab.generate.endpoints import ChatClientFactory, EndpointConfig
 from preflab.generate.jobs import JobSummary, ProgressHook, make_request, run_job
 from preflab.generate.judges.config import judgment_id_of, make_ai_judge
 from preflab.generate.writeback import save_judges, save_judgments, save_prompts, save_responses
@@ -79,7 +79,7 @@ def critique_and_revise(
     template_version: str = "1",
     dry_run: bool = False,
     retry_failed: bool = False,
-    client_factory: ClientFactory = make_client,
+    client_factory: ChatClientFactory | None = None,
     on_progress: ProgressHook | None = None,
 ) -> RevisionResult:
     """Critique and revise each ``(prompt, response)``, store revisions and judgments.

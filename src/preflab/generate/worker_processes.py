@@ -3,7 +3,7 @@
 One event loop spends most of a core on the SDK's per-request work (building the request,
 the HTTP transport) once a job runs hundreds of requests per second, and the queueing that
 follows shows in the wall time. Above a size (see :func:`choose_processes`) a job forks worker
-processes; each runs its own event loop and its own ``AsyncOpenAI`` clients on a share of the
+processes; each runs its own event loop and its own chat clients on a share of the
 requests and sends each :class:`Outcome` back over a pipe. The parent keeps every write to the
 database, so the cache guarantees of :mod:`preflab.generate.jobs` hold unchanged.
 
@@ -36,16 +36,18 @@ import traceback
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, NoReturn
-
+from typing import Any, NoReturn
 
 from preflab.errors import EndpointError, UsageError
 from preflab.generate.cache import Outcome
-from preflab.generate.endpoints import ClientFactory, EndpointConfig, RateLimiter, complete_chat
+from preflab.generate.endpoints import (
+    ChatClient,
+    ChatClientFactory,
+    EndpointConfig,
+    RateLimiter,
+    complete_chat,
+)
 from preflab.generate.fleet import Fleet
-
-if TYPE_CHECKING:
-    import openai
 
 __all__ = [
     "MIN_CALLS_PER_PROCESS",
@@ -285,7 +287,7 @@ def start_workers(
     pending: Mapping[str, Sequence[Any]],
     processes: int,
     *,
-    client_factory: ClientFactory,
+    client_factory: ChatClientFactory,
     seed: int | None = None,
 ) -> Workers:
     """Fork up to ``processes`` workers calling ``pending`` (``ChatRequest`` by endpoint name).
@@ -361,7 +363,7 @@ def _child_main(
     conn: Connection,
     shares: Mapping[str, EndpointShare],
     work: Mapping[str, list[Any]],
-    client_factory: ClientFactory,
+    client_factory: ChatClientFactory,
     seed: int | None,
 ) -> NoReturn:
     code = 1
@@ -394,7 +396,7 @@ async def _child_calls(
     conn: Connection,
     shares: Mapping[str, EndpointShare],
     work: Mapping[str, list[Any]],
-    client_factory: ClientFactory,
+    client_factory: ChatClientFactory,
     seed: int | None,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -412,7 +414,7 @@ async def _child_calls(
         if len(outbox) == 1:  # everything finished in this loop turn goes in one message
             loop.call_soon(send)
 
-    clients: list[openai.AsyncOpenAI] = []
+    clients: list[ChatClient] = []
     workers: list[Coroutine[Any, Any, None]] = []
     for name, reqs in work.items():
         share = shares[name]
@@ -444,7 +446,7 @@ async def _child_calls(
 
 async def _work(
     todo: list[Any],
-    client: openai.AsyncOpenAI,
+    client: ChatClient,
     cfg: EndpointConfig,
     limiter: RateLimiter,
     rng: random.Random,
@@ -468,7 +470,7 @@ async def _fleet_work(
 
 async def call_one(
     r: Any,
-    client: openai.AsyncOpenAI,
+    client: ChatClient,
     cfg: EndpointConfig,
     limiter: RateLimiter,
     rng: random.Random,

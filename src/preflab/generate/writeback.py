@@ -7,26 +7,19 @@ of work. Records are content-addressed, so writing one twice is a no-op (insert-
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import pyarrow as pa
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
 from preflab.errors import UsageError
 from preflab.generate.cache import insert_ignore
-from preflab.records import (
-    JUDGMENT_SCHEMA,
-    Judge,
-    Judgment,
-    JudgmentKind,
-    Message,
-    Prompt,
-    Response,
-    records_to_table,
-)
+from preflab.records import Judge, Judgment, JudgmentKind, Message, Prompt, Response
 from preflab.store.judgment_values import split_feedback, value_from_record
 from preflab.store.tables import Item, JudgeRow, JudgmentRow, ProjectRow, PromptRow, ResponseRow
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "check_project",
@@ -46,6 +39,8 @@ __all__ = [
 
 def judgments_table(judgments: Sequence[Judgment]) -> pa.Table:
     """Return judgments as an Arrow table in ``JUDGMENT_SCHEMA`` (empty table for none)."""
+    from preflab.records import JUDGMENT_SCHEMA, records_to_table  # PyArrow: only when asked
+
     if not judgments:
         return JUDGMENT_SCHEMA.empty_table()
     return records_to_table(judgments, cls=Judgment)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine
 
 from preflab.errors import UsageError
-from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
+from preflab.generate.endpoints import ChatClientFactory, EndpointConfig
 from preflab.generate.jobs import (
     ChatRequest,
     JobSummary,
@@ -141,7 +141,7 @@ def judge_pairwise(
     dry_run: bool = False,
     retry_failed: bool = False,
     retry_unparseable: bool = False,
-    client_factory: ClientFactory = make_client,
+    client_factory: ChatClientFactory | None = None,
     on_progress: ProgressHook | None = None,
     via: Via = "online",
     poll_interval: float = 5.0,

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from preflab.errors import DependencyError, InputError, UsageError
-from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
+from preflab.generate.endpoints import ChatClientFactory, EndpointConfig
 from preflab.generate.jobs import JobSummary, ProgressHook, make_request, run_job
 from preflab.generate.judges.config import judgment_id_of
 from preflab.generate.writeback import save_judges, save_judgments, save_prompts, save_responses
@@ -298,7 +298,7 @@ def generate_constraint_pairs(
     seed: int = 0,
     dry_run: bool = False,
     retry_failed: bool = False,
-    client_factory: ClientFactory = make_client,
+    client_factory: ChatClientFactory | None = None,
     on_progress: ProgressHook | None = None,
 ) -> ConstraintPairResult:
     """Generate each prompt with and without its constraints, verify both, store the pairs.

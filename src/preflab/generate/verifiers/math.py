@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from preflab.errors import UsageError
 from preflab.generate.candidates import MixRule, generate_candidates
-from preflab.generate.endpoints import ClientFactory, EndpointConfig, make_client
+from preflab.generate.endpoints import ChatClientFactory, EndpointConfig
 from preflab.generate.jobs import JobSummary, ProgressHook
 from preflab.generate.judges.config import judgment_id_of
 from preflab.generate.writeback import save_judges, save_judgments
@@ -208,7 +208,7 @@ def generate_math_pairs(
     max_pairs: int = 4,
     dry_run: bool = False,
     retry_failed: bool = False,
-    client_factory: ClientFactory = make_client,
+    client_factory: ChatClientFactory | None = None,
     on_progress: ProgressHook | None = None,
 ) -> MathPairResult:
     """Sample ``n`` solutions per prompt, verify final answers, store correct-over-incorrect pairs.
