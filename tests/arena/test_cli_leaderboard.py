@@ -17,6 +17,7 @@ from preflab.arena import read_battles
 def _preflab(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "preflab.cli.main", *args],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -159,3 +160,58 @@ def test_reader_arena_gives_the_same_board_as_the_plain_battle_file(
     a, b = json.loads(direct.stdout), json.loads(via_reader.stdout)
     assert a["settings"]["battles"] == b["settings"]["battles"] == 300 - 43
     assert [r["rating"] for r in a["ratings"]] == pytest.approx([r["rating"] for r in b["ratings"]])
+
+
+def _write_style_battles(path: Path, rows: list[dict[str, object]], counts: str) -> None:
+    """Write battles whose ``conv_metadata`` holds integer counts or dicts of counts."""
+    with path.open("w") as fh:
+        for row in rows:
+            meta: dict[str, object] = {}
+            for side in ("a", "b"):
+                meta[f"sum_assistant_{side}_tokens"] = row[f"tokens_{side}"]
+                for key in ("header_count", "list_count", "bold_count"):
+                    n = int(row[f"{key}_{side}"])  # type: ignore[call-overload]
+                    # FastChat's dict shape: one count per kind, summed by preprocess_for_style
+                    meta[f"{key}_{side}"] = n if counts == "int" else {"x": n // 2, "y": n - n // 2}
+            fh.write(json.dumps({k: row[k] for k in ("model_a", "model_b", "winner")}
+                                | {"conv_metadata": meta}) + "\n")
+
+
+def test_style_control_reads_integer_counts_like_dict_counts(tmp_path: Path, simulate_battles) -> None:
+    """Chatbot Arena files carry header/list/bold counts as ints or dicts; both give one board."""
+    df, _ = simulate_battles(np.array([0.6, 0.1, -0.1, -0.6]), 600, seed=53)
+    rng = np.random.default_rng(53)
+    winners = {"a": "model_a", "b": "model_b"}
+    rows: list[dict[str, object]] = []
+    for row in df.iter_rows(named=True):
+        rec: dict[str, object] = {"model_a": row["model_a"], "model_b": row["model_b"],
+                                  "winner": winners[row["outcome"]]}
+        for side in ("a", "b"):
+            rec[f"tokens_{side}"] = int(rng.integers(20, 600))
+            for key in ("header_count", "list_count", "bold_count"):
+                rec[f"{key}_{side}"] = int(rng.integers(0, 6))
+        rows.append(rec)
+    as_int, as_dict = tmp_path / "int.jsonl", tmp_path / "dict.jsonl"
+    _write_style_battles(as_int, rows, "int")
+    _write_style_battles(as_dict, rows, "dict")
+    common = ["--json", "--rounds", "10", "--seed", "2", "--style-control"]
+    by_int = _preflab("leaderboard", str(as_int), *common)
+    by_dict = _preflab("leaderboard", str(as_dict), *common)
+    assert by_int.returncode == 0, by_int.stderr
+    assert by_dict.returncode == 0, by_dict.stderr
+    a, b = json.loads(by_int.stdout)["style_control"], json.loads(by_dict.stdout)["style_control"]
+    assert set(a["coefficients"]) == {"length", "headers", "lists", "bold"}
+    assert a == b
+
+
+def test_style_count_of_the_wrong_type_exits_1_naming_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad_style.jsonl"
+    meta = {"sum_assistant_a_tokens": 10, "sum_assistant_b_tokens": 12,
+            "header_count_a": "two", "header_count_b": "one"}
+    path.write_text(json.dumps({"model_a": "x", "model_b": "y", "winner": "model_a",
+                                "conv_metadata": meta}) + "\n")
+    proc = _preflab("leaderboard", str(path), "--style-control")
+    assert proc.returncode == 1
+    message = " ".join(proc.stderr.split())
+    assert 'field "conv_metadata.header_count_a"' in message
+    assert "Traceback" not in proc.stderr

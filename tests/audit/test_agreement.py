@@ -308,3 +308,24 @@ def test_fleiss_and_raw_agreement_are_invariant_to_item_and_judge_order(data: np
     for fn in (raw_agreement, lambda d: fleiss_kappa(counts_table(d))):
         a, b = fn(data), fn(shuffled)
         assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, abs=1e-12)
+
+
+def test_summary_gives_each_judge_pair_a_cohen_interval_over_shared_item_resamples(
+    crowd: dict[str, Any],
+) -> None:
+    from preflab.audit.coefficients import bootstrap_cohen_interval
+
+    s = agreement_summary(crowd["judgments"], n_resamples=400, seed=3)
+    m = pairwise_label_matrix(crowd["judgments"])
+    multi = (~np.isnan(m.direction)).sum(axis=0) >= 2
+    for pair in s["cohen"]:
+        lo, hi = pair["ci95"]
+        assert lo < pair["kappa"] < hi
+    # the summary's interval for one pair, rebuilt from the same shared resamples of all items
+    first = s["cohen"][0]
+    a, b = (m.judges.index(j) for j in first["judges"])
+    d = m.direction[:, multi]
+    from preflab.audit.coefficients import resample_counts
+
+    shared = list(resample_counts(d.shape[1], 400, 3))
+    assert first["ci95"] == list(bootstrap_cohen_interval(d[a], d[b], weights_blocks=shared))

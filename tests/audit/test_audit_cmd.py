@@ -29,7 +29,7 @@ def test_audit_hh_file_prints_findings_and_writes_html(hh_sample: Path, tmp_path
     proc = run_cli("audit", "hh-rlhf", str(hh_sample), "--html", str(out), "--resamples", "0")
     assert 0 == proc.returncode, proc.stderr
     assert "Chosen is shorter more often than longer" in proc.stdout
-    assert "whole transcripts more than 90% similar" in proc.stdout
+    assert "Figure only:" in proc.stdout  # whole-transcript similarity, not a warning (issue 15)
     doc = lxml.html.fromstring(out.read_text(encoding="utf-8"))
     assert doc.cssselect("svg.chart") and doc.cssselect("div.pair[id^='pair-']")
     assert not doc.cssselect("h2#gold, h2#batches")  # no gold items, no batches in an HH file
@@ -68,8 +68,12 @@ def test_file_and_project_together_is_a_usage_error(hh_sample: Path) -> None:
 
 
 def test_gold_judge_and_eval_set_from_the_command_line(tmp_path: Path) -> None:
-    questions = [f"Question number {i}: what is the capital city of country number {i} in the long list?"
-                 for i in range(6)]
+    # distinct questions: templated ones differing in a number are near-duplicates to the
+    # contamination check's similarity test
+    topics = ["capital city of Peru", "boiling point of ethanol", "author of Middlemarch",
+              "speed of sound in water", "largest moon of Saturn", "year the Berlin wall fell"]
+    questions = [f"Question {i}: please tell me, as precisely as you can, what the {t} is, with a source?"
+                 for i, t in enumerate(topics)]
     rows = []
     for i, q in enumerate(questions):
         for judge, right in (("expert", True), ("ann", True), ("bob", i % 2 == 0), ("cy", i % 3 != 0)):
@@ -96,3 +100,9 @@ def test_bad_eval_set_fails_before_reading_the_data(tmp_path: Path, hh_sample: P
     proc = run_cli("audit", "hh-rlhf", str(hh_sample), "--eval-set", str(bad))
     assert 1 == proc.returncode
     assert "bad.jsonl" in proc.stderr and "line 2" in proc.stderr
+
+
+def test_ray_address_without_the_ray_engine_is_a_usage_error(hh_sample: Path) -> None:
+    proc = run_cli("audit", "hh-rlhf", str(hh_sample), "--ray-address", "127.0.0.1:6379")
+    assert 2 == proc.returncode
+    assert "--ray-address needs --engine ray" in proc.stderr

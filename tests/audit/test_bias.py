@@ -42,20 +42,61 @@ def test_hh_length_model_says_longer_is_not_preferred(hh_pairs: pl.DataFrame) ->
     assert lm["p_longer_by_1sd_chosen"] < 0.5
 
 
-def test_length_model_finds_a_verbosity_preference() -> None:
-    rng = np.random.default_rng(0)
-    n = 400
+def _length_pairs(n: int, p_longer: Any, seed: int) -> pl.DataFrame:
+    """Pairs of random lengths where the longer one is chosen with ``p_longer(|Δ| / sd)``."""
+    rng = np.random.default_rng(seed)
     a_len = rng.integers(5, 200, n)
     b_len = rng.integers(5, 200, n)
-    longer_first = a_len >= b_len
-    # the longer one wins 85% of the time
-    wins_longer = rng.random(n) < 0.85
-    chosen_len = np.where(wins_longer == longer_first, a_len, b_len)
-    rejected_len = np.where(wins_longer == longer_first, b_len, a_len)
-    df = pl.DataFrame({"chosen": ["w " * k for k in chosen_len], "rejected": ["w " * k for k in rejected_len]})
+    diff = np.abs(a_len - b_len) / np.std(a_len - b_len)
+    longer_wins = rng.random(n) < p_longer(diff)
+    a_longer = a_len >= b_len
+    chosen_len = np.where(longer_wins == a_longer, a_len, b_len)
+    rejected_len = np.where(longer_wins == a_longer, b_len, a_len)
+    return pl.DataFrame({"chosen": ["w " * k for k in chosen_len],
+                         "rejected": ["w " * k for k in rejected_len]})
+
+
+def _logit_fit(df: pl.DataFrame) -> Any:
+    """statsmodels' fit of the documented model, computed here from the texts."""
+    import statsmodels.api as sm
+
+    c = df["chosen"].str.count_matches(r"\w+|[^\w\s]").to_numpy().astype(float)
+    r = df["rejected"].str.count_matches(r"\w+|[^\w\s]").to_numpy().astype(float)
+    keep = c != r
+    x = np.tanh(np.abs(c - r)[keep] / (c - r).std())
+    return sm.Logit((c > r)[keep].astype(float), sm.add_constant(x)).fit(disp=0)
+
+
+def test_length_model_finds_a_graded_verbosity_preference() -> None:
+    """Planted: the larger the length difference, the likelier the longer answer wins."""
+    df = _length_pairs(600, lambda d: 1 / (1 + np.exp(-2.0 * np.tanh(d))), seed=0)
     lm = length_bias(df)["length_model"]
-    assert lm["slope"] > 0 and lm["slope_ci95"][0] > 0
-    assert lm["p_longer_by_1sd_chosen"] > 0.6
+    assert lm["slope"] > 0 and lm["slope_ci95"][0] > 0 and lm["slope_p_value"] < 0.01
+    assert lm["biased"] and lm["p_longer_by_1sd_chosen"] > 0.6
+    fit = _logit_fit(df)
+    assert lm["slope"] == pytest.approx(float(fit.params[1]), rel=1e-9)
+    assert lm["length_controlled_p_longer_chosen"] == pytest.approx(
+        1 / (1 + np.exp(-float(fit.params[0]))), rel=1e-9)
+
+
+def test_length_controlled_rate_finds_a_longer_always_wins_preference() -> None:
+    """Planted: the longer answer wins 85% whatever the difference; the rate at Δ = 0 shows it
+    (a randomly oriented model's intercept would be 0.5 by construction)."""
+    df = _length_pairs(400, lambda d: np.full(len(d), 0.85), seed=1)
+    lm = length_bias(df)["length_model"]
+    assert lm["biased"]
+    assert lm["length_controlled_ci95"][0] > 0.6
+    assert 0.7 < lm["length_controlled_p_longer_chosen"] < 0.95
+
+
+@pytest.mark.parametrize("seed", [2, 3, 4])
+def test_length_model_on_a_clean_control_shows_no_bias(seed: int) -> None:
+    """Control: the choice ignores length; neither the coefficient nor the rate is off."""
+    df = _length_pairs(600, lambda d: np.full(len(d), 0.5), seed=seed)
+    lm = length_bias(df)["length_model"]
+    assert lm["slope_ci95"][0] < 0 < lm["slope_ci95"][1]
+    assert lm["length_controlled_ci95"][0] < 0.5 < lm["length_controlled_ci95"][1]
+    assert not lm["biased"]
 
 
 def test_length_bias_accepts_a_tokenizer() -> None:
@@ -137,3 +178,13 @@ def test_position_bias_leaves_out_judgments_whose_shown_order_is_unknown():
     out = position_bias(pa.Table.from_pylist(rows))
     assert out["order_unknown"] == 1
     assert out["overall"]["trials"] == 1 and out["overall"]["successes"] == 0
+
+
+def test_length_model_reports_why_it_was_not_fitted() -> None:
+    same_gap = pl.DataFrame({"chosen": ["a b c"] * 6 + ["a"] * 6, "rejected": ["a"] * 6 + ["a b c"] * 6})
+    assert length_bias(same_gap)["length_model"] == {
+        "fitted": False, "reason": "every pair has the same length difference"}
+    # the longer one wins exactly when it is more than 50 words longer: separated, no estimate
+    separated = _length_pairs(200, lambda d: d > 50 / 80, seed=0)
+    lm = length_bias(separated)["length_model"]
+    assert not lm["fitted"] and "converge" in lm["reason"]

@@ -144,3 +144,21 @@ def test_split_leaks_name_prompts_in_two_splits() -> None:
     assert res["leaked_prompts"] == 1
     assert res["examples"][0]["splits"] == ["test", "train"]
     assert split_leaks(df.drop("split")) == {"checked": False, "reason": "no 'split' column"}
+
+
+def test_similarity_in_blocks_and_once_per_distinct_pair_equals_every_row() -> None:
+    """Blocks and the once-per-distinct-pair shortcut give each row its own value (issue 15)."""
+    from preflab.audit.duplicates import _block_similarities
+
+    rng = np.random.default_rng(5)
+    words = ["tea", "cup", "hot", "milk", "sugar"]
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(12)]
+    df = pl.DataFrame({"prompt": [texts[i % 3] for i in range(50)],
+                       "chosen": [texts[rng.integers(12)] for _ in range(50)],
+                       "rejected": [texts[rng.integers(12)] for _ in range(50)]})
+    p = prompt_text(df)
+    for include_prompt in (False, True):
+        a = (p + "\n" + df["chosen"]) if include_prompt else df["chosen"]
+        b = (p + "\n" + df["rejected"]) if include_prompt else df["rejected"]
+        expected = pair_similarity(a, b)
+        assert np.array_equal(expected, _block_similarities(df, include_prompt, block=7))

@@ -25,12 +25,16 @@ import gzip
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
 
 from preflab.arena.bradley_terry import OUTCOMES
 from preflab.errors import FormatError, InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType  # the type of a struct field's dtype
 
 __all__ = [
     "ANONYMOUS_FLAG",
@@ -82,15 +86,45 @@ def _assistant_text(column: str) -> pl.Expr:
     )
 
 
-def _flatten_conv_metadata(df: pl.DataFrame) -> pl.DataFrame:
-    """Turn Chatbot Arena's ``conv_metadata`` struct into ``style_*`` columns."""
+def _style_count(
+    key: str, dtype: PolarsDataType, path: str | None
+) -> pl.Expr:
+    """Return one style count of ``conv_metadata`` as a float column.
+
+    FastChat's ``preprocess_for_style`` (fastchat/serve/monitor/rating_systems.py) takes a
+    count as it is when it is an integer and sums the values when it is a dict (per header
+    level or list kind); so do we.
+
+    Raises:
+        InputError: the field is neither a number nor a dict of numbers.
+    """
+    field = pl.col("conv_metadata").struct.field(key)
+    if isinstance(dtype, pl.Struct):
+        parts = [field.struct.field(f.name).cast(pl.Float64).fill_null(0) for f in dtype.fields]
+        return pl.sum_horizontal(parts) if parts else pl.lit(0.0)
+    if dtype.is_numeric() or dtype == pl.Null:
+        return field.cast(pl.Float64)
+    raise InputError(
+        f"conv_metadata.{key} is {dtype}; expected an integer count or a dict of counts "
+        "(as Chatbot Arena writes them, e.g. {\"h1\": 1, \"h2\": 0})",
+        path=path,
+        field=f"conv_metadata.{key}",
+    )
+
+
+def _flatten_conv_metadata(df: pl.DataFrame, path: str | None = None) -> pl.DataFrame:
+    """Turn Chatbot Arena's ``conv_metadata`` struct into ``style_*`` columns.
+
+    Header, list and bold counts may be integers or dicts of counts (both shapes FastChat's
+    style control reads); the token total is a number.
+    """
     meta = df.get_column("conv_metadata")
     if not isinstance(meta.dtype, pl.Struct):
         return df
     fields = {f.name: f.dtype for f in meta.dtype.fields}
     exprs: list[pl.Expr] = []
+    base = pl.col("conv_metadata").struct
     for side in ("a", "b"):
-        base = pl.col("conv_metadata").struct
         if f"sum_assistant_{side}_tokens" in fields:
             exprs.append(
                 base.field(f"sum_assistant_{side}_tokens")
@@ -103,12 +137,10 @@ def _flatten_conv_metadata(df: pl.DataFrame) -> pl.DataFrame:
             ("bold", "bold_count"),
         ):
             dtype = fields.get(f"{key}_{side}")
-            if isinstance(dtype, pl.Struct):
-                parts = [
-                    base.field(f"{key}_{side}").struct.field(f.name).cast(pl.Float64).fill_null(0)
-                    for f in dtype.fields
-                ]
-                exprs.append(pl.sum_horizontal(parts).alias(f"style_{name}_{side}"))
+            if dtype is not None:
+                exprs.append(
+                    _style_count(f"{key}_{side}", dtype, path).alias(f"style_{name}_{side}")
+                )
     return df.with_columns(exprs) if exprs else df
 
 
@@ -199,11 +231,14 @@ def normalize_battles(table: pl.DataFrame | pa.Table, *, path: str | None = None
     )
     for side in ("a", "b"):
         conv = f"conversation_{side}"
-        if conv in df.columns and f"response_{side}" not in df.columns:
-            if isinstance(df.schema[conv], pl.List):
-                df = df.with_columns(_assistant_text(conv).alias(f"response_{side}"))
+        if (
+            conv in df.columns
+            and f"response_{side}" not in df.columns
+            and isinstance(df.schema[conv], pl.List)
+        ):
+            df = df.with_columns(_assistant_text(conv).alias(f"response_{side}"))
     if "conv_metadata" in df.columns:
-        df = _flatten_conv_metadata(df)
+        df = _flatten_conv_metadata(df, path)
     casts: dict[str, type[pl.DataType]] = {
         "model_a": pl.String,
         "model_b": pl.String,

@@ -25,6 +25,7 @@ from preflab.audit.coefficients import (
     Level,
     Weights,
     _unit_counts,
+    bootstrap_cohen_interval,
     bootstrap_counts_interval,
     bootstrap_interval,
     cohen_kappa,
@@ -202,17 +203,31 @@ def judge_agreement(
     return out
 
 
-def _pairwise_cohen(matrix: NDArray[np.float64], judges: list[str], weights: Weights) -> list[dict[str, Any]]:
+def _pairwise_cohen(
+    matrix: NDArray[np.float64], judges: list[str], weights: Weights,
+    n_resamples: int = 0, seed: int = 0, shared: list[NDArray[np.uint16]] | None = None,
+) -> list[dict[str, Any]]:
+    """Cohen's kappa per judge pair on the items both judged, with a BCa interval over items."""
     out = []
     for a, b in combinations(range(len(judges)), 2):
         both = ~np.isnan(matrix[a]) & ~np.isnan(matrix[b])
         if both.sum() < 2:
             continue
+        kappa = cohen_kappa(matrix[a][both], matrix[b][both], weights)
+        ci = (
+            bootstrap_cohen_interval(
+                matrix[a], matrix[b], weights, n_resamples=n_resamples, seed=seed,
+                weights_blocks=shared,
+            )
+            if n_resamples
+            else None
+        )
         out.append(
             {
                 "judges": [judges[a], judges[b]],
                 "items": int(both.sum()),
-                "kappa": cohen_kappa(matrix[a][both], matrix[b][both], weights),
+                "kappa": kappa,
+                "ci95": None if ci is None or not np.isfinite(ci[0]) else list(ci),
             }
         )
     return out
@@ -319,7 +334,7 @@ def agreement_summary(
             ]
         summary["coefficients"] = coefs
         summary["cohen"] = _pairwise_cohen(
-            s if likert else d, m.judges, "linear" if likert else None
+            s if likert else d, m.judges, "linear" if likert else None, n_resamples, seed, shared
         )
         summary["judge_agreement"] = judge_agreement(m, gold)
         summary["hardest_items"] = _hardest_items(m, multi)

@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 from scipy.stats import binomtest
 
-from preflab.errors import InputError
+from preflab.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from preflab.audit.tokens import TokenCounter
@@ -169,46 +169,81 @@ def _length_summary(lens: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _length_controlled(c: np.ndarray, r: np.ndarray, seed: int) -> dict[str, Any]:
-    """Logistic model of "response A is chosen" on tanh(length difference / sd).
+def _expit(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
 
-    As in AlpacaEval's length-controlled win rate (Dubois et al. 2024, "Length-Controlled
-    AlpacaEval", eq. 2 and §3): the length term is ``tanh(Δ / σ(Δ))``; the intercept is the
-    preference left once length is held equal. Pairs are oriented A/B at random (seeded), so
-    the intercept is ≈ 0 and the slope measures how much length alone predicts the choice.
+
+def _length_controlled(c: np.ndarray, r: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
+    """Logistic model of "the longer response is chosen" on the size of the length difference.
+
+    The length-controlled idea of AlpacaEval (Dubois et al. 2024, "Length-Controlled
+    AlpacaEval", eq. 2 and §3): model the preference with a length term ``tanh(|Δ| / σ(Δ))``
+    and read the preference off where that term is 0. Over the pairs of unequal length, with
+    ``y`` = 1 when the chosen response is the longer one::
+
+        logit P(longer chosen) = β₀ + β₁ · tanh(|Δ| / σ(Δ))
+
+    ``β₁`` (the length coefficient) says whether the longer answer wins more the larger the
+    difference is; ``expit(β₀)`` is the length-controlled preference rate, the share of the
+    longer answer winning when the two are (almost) equally long — 0.5 without a length
+    preference, above 0.5 when the longer answer wins by its being longer at all. Unlike the
+    intercept of a randomly oriented model (0 by construction), both can show a bias; both
+    come with Wald 95% intervals from statsmodels' ``Logit``.
     """
-    import statsmodels.api as sm
+    # the two names only: statsmodels.api imports pandas, formulas, datasets and plots too
+    # (about 1 s of `preflab audit`'s start; issue 15)
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.tools.tools import add_constant
 
-    if len(c) < 10:
-        return {"fitted": False, "reason": "too few pairs or no length variation"}
-    rng = np.random.default_rng(seed)
-    flip = rng.random(len(c)) < 0.5
-    a = np.where(flip, r, c).astype(np.float64)
-    b = np.where(flip, c, r).astype(np.float64)
-    y = (~flip).astype(np.float64)
-    delta = a - b
-    sd = float(delta.std())
-    if len(c) < 10 or sd == 0:
-        return {"fitted": False, "reason": "too few pairs or no length variation"}
+    c = np.asarray(c, dtype=np.float64)
+    r = np.asarray(r, dtype=np.float64)
+    unequal = c != r
+    delta = np.abs(c - r)[unequal]
+    sd = float((c - r).std()) if len(c) else 0.0
+    if unequal.sum() < 10 or sd == 0:
+        return {"fitted": False, "reason": "fewer than 10 pairs of unequal length"}
+    import warnings
+
+    from statsmodels.tools.sm_exceptions import (
+        ConvergenceWarning,
+        PerfectSeparationError,
+        PerfectSeparationWarning,
+    )
+
+    y = (c > r)[unequal].astype(np.float64)
     x = np.tanh(delta / sd)
-    model = sm.Logit(y, sm.add_constant(x))
+    if y.min() == y.max():
+        return {"fitted": False, "reason": "the longer response is always (or never) the chosen one"}
+    if np.ptp(x) == 0:
+        return {"fitted": False, "reason": "every pair has the same length difference"}
     try:
-        fit = model.fit(disp=0)
-    except np.linalg.LinAlgError:
-        return {"fitted": False, "reason": "singular design"}
-    lo, hi = fit.conf_int(0.05)[1]
-    slope = float(fit.params[1])
-    intercept = float(fit.params[0])
-    expit = 1.0 / (1.0 + np.exp(-(intercept + slope * np.tanh(1.0))))
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            # separation or no convergence: no finite estimate, reported as not fitted
+            warnings.simplefilter("error", PerfectSeparationWarning)
+            warnings.simplefilter("error", ConvergenceWarning)
+            fit = Logit(y, add_constant(x, has_constant="add")).fit(disp=0)
+    except (np.linalg.LinAlgError, PerfectSeparationError, PerfectSeparationWarning,
+            ConvergenceWarning):
+        return {"fitted": False, "reason": "the length model does not converge (separated data)"}
+    ci = fit.conf_int(alpha)
+    (b0, b1), (p0, p1) = (float(v) for v in fit.params), (float(v) for v in fit.pvalues)
+    slope_ci = [float(ci[1][0]), float(ci[1][1])]
+    rate_ci = [_expit(float(ci[0][0])), _expit(float(ci[0][1]))]
     return {
         "fitted": True,
-        "slope": slope,
-        "slope_ci95": [float(lo), float(hi)],
-        "slope_p_value": float(fit.pvalues[1]),
-        "intercept": intercept,
-        "p_longer_by_1sd_chosen": float(expit),
-        "length_controlled_p_chosen": float(1.0 / (1.0 + np.exp(-intercept))),
-        "raw_p_longer_chosen": float((c > r).sum() / max((c != r).sum(), 1)),
+        "model": "logit P(longer chosen) = b0 + b1 * tanh(|Δ| / sd(Δ))",
+        "pairs": int(unequal.sum()),
+        "sd_length_difference": sd,
+        "slope": float(b1),
+        "slope_ci95": slope_ci,
+        "slope_p_value": p1,
+        "intercept": float(b0),
+        "intercept_p_value": p0,
+        "length_controlled_p_longer_chosen": _expit(b0),
+        "length_controlled_ci95": rate_ci,
+        "p_longer_by_1sd_chosen": _expit(b0 + b1 * float(np.tanh(1.0))),
+        "raw_p_longer_chosen": float(y.mean()),
+        "biased": bool(p1 < alpha or p0 < alpha),
     }
 
 
@@ -224,11 +259,14 @@ def length_bias(
     Words are whitespace-separated runs (``str.split()`` of the reference notebook); tokens
     come from ``tokenizer`` (a :class:`~preflab.audit.tokens.TokenCounter`, batched), from
     ``tokenize`` (one text → its tokens, e.g. a Hugging Face tokenizer's ``tokenize``) or
-    default to :data:`TOKEN_PATTERN`; ``tokens["unit"]`` says which.
+    default to :data:`TOKEN_PATTERN`; ``tokens["unit"]`` says which. ``seed`` is accepted
+    for callers of the earlier, randomly oriented length model and no longer used: the
+    length model (:func:`_length_controlled`) is deterministic.
 
     Returns:
         ``words`` and ``tokens`` summaries (longer/shorter/equal counts and shares,
-        mean/median), ``length_model`` (the logistic length-control fit on tokens) and
+        mean/median), ``length_model`` (the length-controlled logistic fit on tokens: length
+        coefficient and length-controlled rate, each with a 95% interval) and
         per-pair lengths under ``values`` (for plots).
     """
     df = _frame(pairs, ("chosen", "rejected"))
@@ -249,7 +287,7 @@ def length_bias(
         },
         "words": _length_summary(words),
         "tokens": {"unit": unit, **_length_summary(tokens)},
-        "length_model": _length_controlled(tokens["c"].to_numpy(), tokens["r"].to_numpy(), seed),
+        "length_model": _length_controlled(tokens["c"].to_numpy(), tokens["r"].to_numpy()),
         "values": {"chosen_words": words["c"].to_list(), "rejected_words": words["r"].to_list(),
                    "chosen_tokens": tokens["c"].to_list(), "rejected_tokens": tokens["r"].to_list()},
     }
@@ -286,49 +324,79 @@ def format_bias(pairs: pa.Table | pl.DataFrame) -> dict[str, Any]:
     return out
 
 
-def common_prefix_lengths(a: list[str], b: list[str]) -> np.ndarray:
+def common_prefix_lengths(a: list[str] | pl.Series, b: list[str] | pl.Series) -> np.ndarray:
     """Return the length (characters) of the common prefix of each ``a[i]``, ``b[i]``.
 
-    Binary search on slice equality, so each pair costs O(log n) string comparisons in C.
+    A binary search run on all pairs at once: each step compares the ``mid``-character prefixes
+    of every open pair in one Polars expression, so there are about log2(longest) steps and no
+    Python loop per pair. Nulls count as empty strings.
 
     >>> common_prefix_lengths(["abcd", "x"], ["abXd", "y"]).tolist()
     [2, 0]
     """
-    out = np.empty(len(a), dtype=np.int64)
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        lo, hi = 0, min(len(x), len(y))
-        if x[:hi] == y[:hi]:
-            out[i] = hi
-            continue
-        while lo < hi:  # invariant: x[:lo] == y[:lo], x[:hi] != y[:hi]
-            mid = (lo + hi + 1) // 2
-            if x[:mid] == y[:mid]:
-                lo = mid
-            else:
-                hi = mid - 1
-        out[i] = lo
-    return out
+    if len(a) != len(b):
+        raise UsageError(f"a has {len(a)} texts but b has {len(b)}; give one b per a")
+    df = pl.DataFrame({"a": pl.Series(a, dtype=pl.String), "b": pl.Series(b, dtype=pl.String)}).fill_null("")
+    hi = np.minimum(df["a"].str.len_chars().to_numpy(), df["b"].str.len_chars().to_numpy()).astype(np.int64)
+    lo = np.zeros_like(hi)
+    while True:  # invariant: a[:lo] == b[:lo] and the common prefix is at most hi
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = np.where(open_, (lo + hi + 1) // 2, lo)
+        cut = pl.Series("mid", mid)
+        same = df.select(pl.col("a").str.slice(0, cut) == pl.col("b").str.slice(0, cut)).to_series().to_numpy()
+        lo = np.where(open_ & same, mid, lo)
+        hi = np.where(open_ & ~same, mid - 1, hi)
 
 
-def prefix_bias(pairs: pa.Table | pl.DataFrame, *, share: float = 0.5) -> dict[str, Any]:
-    """Return common-prefix figures: mean/median characters, pairs sharing ≥ ``share`` of the
-    shorter response (the "prefix" bias of shared/reference/001: pairs that differ only at
-    the end), and the indices of the longest ones."""
+PREFIX_MIN_CHARS = 20
+"""Pairs whose shorter response has fewer characters are not checked for a shared prefix: a
+one-word answer ("No.", "Sure") is a prefix of many longer answers without the pair differing
+"only at the end"."""
+
+
+def prefix_bias(
+    pairs: pa.Table | pl.DataFrame, *, share: float = 0.5, min_chars: int = PREFIX_MIN_CHARS
+) -> dict[str, Any]:
+    """Return the pairs whose responses share a long common prefix (they differ only at the end).
+
+    The "prefix" bias of shared/reference/001: a pair whose chosen and rejected responses
+    begin with the same ``share`` (or more) of the shorter one mostly teaches the ending. Pairs
+    whose shorter response has fewer than ``min_chars`` characters, and pairs with identical
+    responses (the similarity check reports those), are skipped and counted.
+
+    Returns:
+        ``shared_prefix_pairs`` (pairs at or above ``share``) and, for those same pairs,
+        ``shared_mean_chars`` and ``shared_mean_share`` (mean common prefix in characters and
+        as a share of the shorter response); ``checked``, ``skipped`` with reasons;
+        ``mean_chars`` / ``median_chars`` over the checked pairs; ``examples`` (most shared
+        first) and the per-pair ``values`` (all pairs, for plots).
+    """
     df = _frame(pairs, ("chosen", "rejected"))
-    chosen, rejected = df["chosen"].to_list(), df["rejected"].to_list()
+    chosen, rejected = df["chosen"].fill_null(""), df["rejected"].fill_null("")
     pre = common_prefix_lengths(chosen, rejected)
-    shorter = np.minimum(df["chosen"].str.len_chars().to_numpy(), df["rejected"].str.len_chars().to_numpy())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(shorter > 0, pre / np.maximum(shorter, 1), 0.0)
-    flagged = np.nonzero(frac >= share)[0]
+    shorter = np.minimum(chosen.str.len_chars().to_numpy(), rejected.str.len_chars().to_numpy())
+    identical = (chosen == rejected).to_numpy()
+    short = (shorter < min_chars) & ~identical
+    checked = ~identical & ~short
+    frac = np.where(checked, pre / np.maximum(shorter, 1), 0.0)
+    flagged = np.flatnonzero(checked & (frac >= share))
     order = flagged[np.argsort(-frac[flagged], kind="stable")]
+    n_checked = int(checked.sum())
     return {
         "pairs": len(pre),
-        "mean_chars": float(pre.mean()) if len(pre) else None,
-        "median_chars": float(np.median(pre)) if len(pre) else None,
+        "checked": n_checked,
+        "min_chars": min_chars,
+        "skipped": {"shorter response under min_chars": int(short.sum()),
+                    "identical responses": int(identical.sum())},
+        "mean_chars": float(pre[checked].mean()) if n_checked else None,
+        "median_chars": float(np.median(pre[checked])) if n_checked else None,
         "share_threshold": share,
         "shared_prefix_pairs": len(flagged),
-        "share_shared_prefix": float(len(flagged) / len(pre)) if len(pre) else None,
+        "share_shared_prefix": float(len(flagged) / n_checked) if n_checked else None,
+        "shared_mean_chars": float(pre[flagged].mean()) if len(flagged) else None,
+        "shared_mean_share": float(frac[flagged].mean()) if len(flagged) else None,
         "examples": [int(i) for i in order[:20]],
         "values": pre.tolist(),
     }

@@ -8,6 +8,9 @@
   they are equal when the greedy matching finds a longest common subsequence (and difflib's
   ``autojunk`` heuristic, on for strings of 200+ characters, drops nothing). The bench and the
   tests measure the gap on the HH-RLHF sample.
+- Exact duplicates are counted before anything collapses: pairs repeated with the same prompt,
+  chosen and rejected text (a file with lines copied twice), and prompts repeated across pairs,
+  each group with its count (:func:`exact_duplicates`).
 - Prompt near-duplicates use MinHash (Broder 1997) with LSH banding (Leskovec, Rajaraman &
   Ullman, "Mining of Massive Datasets", ch. 3.4), vectorised with numpy: see
   :mod:`preflab.audit.shingles`.
@@ -28,6 +31,7 @@ from preflab.audit.shingles import minhash_signatures, shingle_texts, unique_sor
 from preflab.errors import InputError, UsageError
 
 __all__ = [
+    "exact_duplicates",
     "lsh_params",
     "near_duplicate_pairs",
     "near_duplicate_texts",
@@ -43,10 +47,22 @@ def _frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-def prompt_text(table: pa.Table | pl.DataFrame, column: str = "prompt") -> pl.Series:
+def prompt_text(
+    table: pa.Table | pl.DataFrame, column: str = "prompt", *, roles: bool = True
+) -> pl.Series:
     """Return each row's prompt as one string (messages joined as ``role: content`` lines).
 
     Accepts a messages column (``list[struct{role, content}]``) or a plain string column.
+
+    Args:
+        table: the pairs.
+        column: the prompt column.
+        roles: prefix each message with its role (``user: …``); False joins the contents
+            only, the text to compare with outside text (contamination).
+
+    >>> df = pl.DataFrame({"prompt": [[{"role": "user", "content": "Hi"}]]})
+    >>> prompt_text(df).to_list(), prompt_text(df, roles=False).to_list()
+    (['user: Hi'], ['Hi'])
     """
     df = _frame(table)
     if column not in df.columns:
@@ -54,14 +70,94 @@ def prompt_text(table: pa.Table | pl.DataFrame, column: str = "prompt") -> pl.Se
     col = df[column]
     if col.dtype == pl.String:
         return col.fill_null("")
+    content = pl.element().struct.field("content")
     return df.select(
         pl.col(column)
-        .list.eval(
-            pl.element().struct.field("role") + pl.lit(": ") + pl.element().struct.field("content")
-        )
+        .list.eval(pl.element().struct.field("role") + pl.lit(": ") + content if roles else content)
         .list.join("\n")
         .fill_null("")
     ).to_series()
+
+
+def _groups(df: pl.DataFrame, keys: list[str], examples: int) -> tuple[int, int, list[dict[str, Any]]]:
+    """Return (groups of rows sharing ``keys`` that have 2+ rows, extra copies, largest first)."""
+    extra = [c for c in ("source_line",) if c in df.columns]
+    grouped = (
+        df.with_row_index("_row")
+        .group_by(keys)
+        .agg(pl.len().alias("count"), pl.col("_row").head(10).alias("rows"),
+             *[pl.col(c).head(10).alias(c) for c in extra])
+        .filter(pl.col("count") > 1)
+    )
+    if grouped.height == 0:
+        return 0, 0, []
+    copies = int(grouped["count"].sum()) - grouped.height
+    top = grouped.with_columns(pl.col("rows").list.first().alias("_first")).sort(
+        ["count", "_first"], descending=[True, False]).head(examples)
+    out = []
+    for r in top.iter_rows(named=True):
+        ex: dict[str, Any] = {"row": int(r["rows"][0]), "count": int(r["count"]),
+                              "rows": [int(i) for i in r["rows"]]}
+        for c in extra:
+            ex[c] = [v for v in r[c] if v is not None]
+        out.append(ex)
+    return grouped.height, copies, out
+
+
+def exact_duplicates(pairs: pa.Table | pl.DataFrame, *, examples: int = 20) -> dict[str, Any]:
+    """Return pairs repeated exactly and prompts repeated across pairs, each with its count.
+
+    A repeated pair has the same prompt (messages or text), chosen and rejected text as another
+    row: usually a line copied twice in a file or a batch delivered twice. It counts twice in
+    training and, across splits, leaks. A repeated prompt is shared by several pairs (by
+    ``prompt_id`` when present, else by its text): normal where several response pairs were
+    judged per prompt, a sign of copying when the pairs are repeated too.
+
+    Args:
+        pairs: table with ``chosen``, ``rejected`` and optionally ``prompt`` / ``prompt_id``
+            (and ``source_line``, shown in the examples).
+        examples: how many groups to keep per kind (largest first); each lists up to 10 rows.
+
+    Returns:
+        ``repeated_pairs`` (groups of 2+ identical pairs), ``extra_pair_copies`` (rows beyond
+        the first of each group), ``pair_examples`` (``row``, ``count``, ``rows``,
+        ``source_line``); the same for prompts (``repeated_prompts``, ``extra_prompt_rows``,
+        ``prompt_examples`` with the ``prompt`` text cut to 200 characters).
+
+    >>> df = pl.DataFrame({"prompt": ["q", "q", "q"], "chosen": ["a", "a", "b"], "rejected": ["b", "b", "c"]})
+    >>> d = exact_duplicates(df)
+    >>> d["repeated_pairs"], d["extra_pair_copies"], d["pair_examples"][0]["count"], d["repeated_prompts"]
+    (1, 1, 2, 1)
+    """
+    df = _frame(pairs)
+    for col in ("chosen", "rejected"):
+        if col not in df.columns:
+            raise InputError(f"the table has no column {col!r}", field=col)
+    has_prompt = "prompt" in df.columns
+    text = prompt_text(df) if has_prompt else pl.Series("_prompt", [""] * df.height, dtype=pl.String)
+    base = df.select(
+        *[c for c in ("prompt_id", "source_line") if c in df.columns],
+        text.alias("_prompt"),
+        pl.col("chosen").fill_null(""),
+        pl.col("rejected").fill_null(""),
+    )
+    n_pairs, pair_copies, pair_ex = _groups(base, ["_prompt", "chosen", "rejected"], examples)
+    out: dict[str, Any] = {
+        "pairs": df.height,
+        "repeated_pairs": n_pairs,
+        "extra_pair_copies": pair_copies,
+        "pair_examples": pair_ex,
+    }
+    if has_prompt or "prompt_id" in df.columns:
+        key = "prompt_id" if "prompt_id" in df.columns else "_prompt"
+        n_prompts, prompt_rows, prompt_ex = _groups(base, [key], examples)
+        texts = base["_prompt"]
+        for ex in prompt_ex:
+            ex["prompt"] = texts[ex["row"]][:200]
+        out.update({"prompt_key": key.lstrip("_"), "distinct_prompts": base[key].n_unique(),
+                    "repeated_prompts": n_prompts, "extra_prompt_rows": prompt_rows,
+                    "prompt_examples": prompt_ex})
+    return out
 
 
 def pair_similarity(
@@ -82,6 +178,36 @@ def pair_similarity(
         return np.zeros(0)
     scores = process.cpdist(a, b, scorer=fuzz.ratio, workers=workers, dtype=np.float32)
     return np.asarray(scores, dtype=np.float64) / 100.0
+
+
+SIMILARITY_BLOCK = 1 << 16
+"""Pairs compared at a time: bounds the memory of the transcripts built for the comparison."""
+
+
+def _block_similarities(
+    df: pl.DataFrame, include_prompt: bool, block: int = SIMILARITY_BLOCK
+) -> NDArray[np.float64]:
+    """Return :func:`pair_similarity` of every row, ``block`` rows at a time.
+
+    Each distinct (chosen, rejected) text pair of a block is compared once (a file with
+    repeated pairs pays once per distinct pair); the values are those of comparing every row.
+    """
+    parts = [np.zeros(0)]
+    for lo in range(0, df.height, block):
+        part = df.slice(lo, block)
+        a, b = part["chosen"], part["rejected"]
+        if include_prompt:
+            p = prompt_text(part)
+            a, b = p + "\n" + a, p + "\n" + b
+        groups = (
+            pl.DataFrame({"a": a, "b": b}).with_row_index("i")
+            .group_by("a", "b", maintain_order=True).agg(pl.col("i"))
+        )
+        values = pair_similarity(groups["a"], groups["b"])
+        sim = np.empty(part.height)
+        sim[groups["i"].explode().to_numpy()] = np.repeat(values, groups["i"].list.len().to_numpy())
+        parts.append(sim)
+    return np.concatenate(parts)
 
 
 def near_duplicate_pairs(
@@ -107,12 +233,7 @@ def near_duplicate_pairs(
     for col in ("chosen", "rejected"):
         if col not in df.columns:
             raise InputError(f"the table has no column {col!r}", field=col)
-    a, b = df["chosen"], df["rejected"]
-    if include_prompt:
-        p = prompt_text(df)
-        a = p + "\n" + a
-        b = p + "\n" + b
-    sim = pair_similarity(a, b)
+    sim = _block_similarities(df, include_prompt)
     hist, edges = np.histogram(sim, bins=bins, range=(0.0, 1.0))
     high = np.flatnonzero(sim > threshold)
     order = high[np.argsort(-sim[high], kind="stable")]

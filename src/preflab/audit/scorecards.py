@@ -154,6 +154,8 @@ def gold_summary(outcomes: pl.DataFrame, *, gold_items: int, every: str = "1d") 
 
     Accuracy is the share of judgments on gold items that match the gold answer (pooled over
     judgments, so a judge with more gold judgments weighs more), with a Wilson 95% interval.
+    Judgments the gold answers were taken from are not scored (``source_judgments`` counts
+    them); with nothing left to score, ``accuracy`` is None and ``gold_judgments`` 0.
 
     Args:
         outcomes: the frame of :func:`~preflab.audit.outcomes.judgment_outcomes` (with gold).
@@ -162,8 +164,10 @@ def gold_summary(outcomes: pl.DataFrame, *, gold_items: int, every: str = "1d") 
     """
     g = outcomes.filter(pl.col("gold_correct").is_not_null())
     overall = _proportion(int(g["gold_correct"].sum()), g.height)
+    sources = int(outcomes["gold_source_judgment"].sum()) if "gold_source_judgment" in outcomes.columns else 0
     out: dict[str, Any] = {
         "gold_items": gold_items,
+        "source_judgments": sources,
         "judged_gold_items": int(g["item"].n_unique()) if g.height else 0,
         "gold_judgments": g.height,
         "correct": overall["successes"],

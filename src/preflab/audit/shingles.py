@@ -1,4 +1,4 @@
-"""Word n-gram shingles hashed in bulk, and MinHash signatures computed with numpy.
+"""Word and character n-gram shingles hashed in bulk, and MinHash signatures computed with numpy.
 
 Texts are lower-cased and split into ``\\w+`` words by Polars; each word is hashed once
 (Polars' 64-bit hash, stable within a process) and n-grams are combined with a polynomial
@@ -16,7 +16,15 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-__all__ = ["Shingles", "minhash_signatures", "shingle_texts", "unique_sorted"]
+__all__ = [
+    "NORMALIZE_RULE",
+    "Shingles",
+    "char_shingles",
+    "minhash_signatures",
+    "normalize_texts",
+    "shingle_texts",
+    "unique_sorted",
+]
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, an odd multiplier
 
@@ -136,3 +144,85 @@ def unique_sorted(a: NDArray[Any], *, return_index: bool = False) -> Any:
     s = a[order]
     keep = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, dtype=bool)
     return (s[keep], order[keep]) if return_index else s[keep]
+
+
+NORMALIZE_RULE = (
+    "lower-cased (Unicode lower case), every character that is neither a letter, digit, "
+    "underscore nor whitespace removed (so \"don't\" and \"dont\" agree), runs of whitespace "
+    "made one space, outer spaces stripped"
+)
+
+
+def normalize_texts(texts: Sequence[str] | pl.Series) -> pl.Series:
+    """Return the texts normalized for matching (see :data:`NORMALIZE_RULE`); nulls become "".
+
+    >>> normalize_texts(["  What's  the\\nANSWER?! "]).to_list()
+    ['whats the answer']
+    """
+    series = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
+    return (
+        series.fill_null("")
+        .str.to_lowercase()
+        .str.replace_all(r"[^\w\s]+", "")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars(" ")
+    )
+
+
+def _splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """The splitmix64 finalizer (Steele, Lea & Flood 2014): spreads the bits of each value."""
+    x = x ^ (x >> np.uint64(30))
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def char_shingles(texts: Sequence[str] | pl.Series, n: int = 5, *, chunk: int = 20_000) -> Shingles:
+    """Return the distinct hashed character ``n``-grams of every text (taken as given).
+
+    Texts are laid end to end as one UTF-32 array (``chunk`` texts at a time, which bounds
+    memory); each window of ``n`` code points is combined with a polynomial hash and mixed
+    (:func:`_splitmix`), and windows that cross from one text into the next are dropped: no
+    Python loop per text. A text shorter than ``n`` characters (but not empty) gets one
+    shingle: the whole text. Duplicate shingles of a text are kept once, so ``len`` per text is
+    the size of its n-gram set.
+
+    >>> s = char_shingles(["abcdef", "abc", ""], n=5)
+    >>> s.docs.tolist()
+    [0, 0, 1]
+    """
+    series = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
+    series = series.fill_null("")
+    docs_out, hashes_out = [], []
+    for lo in range(0, len(series), chunk):
+        d, h = _char_shingles_of(series.slice(lo, chunk), n)
+        docs_out.append(d + lo)
+        hashes_out.append(h)
+    if not docs_out:
+        return Shingles(np.zeros(0, np.int64), np.zeros(0, np.uint64), 0)
+    return Shingles(np.concatenate(docs_out), np.concatenate(hashes_out), len(series))
+
+
+def _char_shingles_of(series: pl.Series, n: int) -> tuple[NDArray[np.int64], NDArray[np.uint64]]:
+    """Return (docs, hashes) of the distinct character n-grams of one chunk (see above)."""
+    lens = series.str.len_chars().to_numpy().astype(np.int64)
+    codes = np.frombuffer("".join(series.to_list()).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    docs = np.repeat(np.arange(len(series), dtype=np.int64), lens)
+    m = len(codes)
+    if m >= n:
+        combined = codes[: m - n + 1].copy()
+        for j in range(1, n):
+            combined *= _MIX
+            combined += codes[j : m - n + 1 + j]
+        valid = docs[: m - n + 1] == docs[n - 1 :]
+        out_docs, out_hashes = docs[: m - n + 1][valid], _splitmix(combined[valid])
+    else:
+        out_docs, out_hashes = np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    short = np.flatnonzero((lens > 0) & (lens < n))
+    if len(short):
+        sh = _splitmix(series.gather(short).hash(seed=7).to_numpy().astype(np.uint64))
+        out_docs, out_hashes = np.concatenate([out_docs, short]), np.concatenate([out_hashes, sh])
+    # distinct (text, shingle) pairs, sorted by text
+    key = pl.DataFrame({"d": out_docs, "h": out_hashes}).unique().sort(["d", "h"])
+    return key["d"].to_numpy(), key["h"].to_numpy()

@@ -8,7 +8,7 @@ look at, each in words, with a severity and the example rows it links to.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -26,12 +26,14 @@ from preflab.audit.bias import (
 )
 from preflab.audit.contamination import contamination
 from preflab.audit.duplicates import (
+    exact_duplicates,
     near_duplicate_pairs,
     near_duplicate_texts,
     prompt_text,
     split_leaks,
 )
 from preflab.audit.fatigue import fatigue, gold_over_time, streaks, too_fast
+from preflab.audit.flipped import likely_flipped
 from preflab.audit.outcomes import judgment_outcomes
 from preflab.audit.scorecards import batch_scorecards, batch_trend, gold_summary, judge_scorecards
 from preflab.errors import UsageError
@@ -40,7 +42,10 @@ from preflab.records.sufficiency import assess_sufficiency
 if TYPE_CHECKING:
     from preflab.audit.tokens import TokenCounter
 
-__all__ = ["audit_dataset"]
+__all__ = ["Engine", "audit_dataset"]
+
+#: Where the duplicate and contamination steps run (issue 15): here, or on Ray Data.
+Engine = Literal["local", "ray"]
 
 
 def _frame(t: pa.Table | pl.DataFrame | None) -> pl.DataFrame | None:
@@ -67,6 +72,8 @@ def audit_dataset(
     prompt_threshold: float = 0.8,
     seed: int = 0,
     title: str = "preflab audit",
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Return the whole audit of a dataset: figures per check and the findings in words.
 
@@ -88,6 +95,11 @@ def audit_dataset(
         prompt_threshold: estimated Jaccard that makes near-duplicate prompts.
         seed: seed for the bootstrap and the length model's random orientation.
         title: shown at the top of the reports.
+        engine: where the prompt-duplicate and contamination steps run: ``"local"`` (this
+            process) or ``"ray"`` (Ray Data over Parquet shards, :mod:`preflab.audit.distributed`;
+            the same results).
+        ray_address: the Ray cluster for ``engine="ray"`` (default: the connection already
+            made, else a local instance).
 
     Raises:
         UsageError: neither pairs nor judgments given.
@@ -118,6 +130,7 @@ def audit_dataset(
         sec["pair_similarity"] = timed(
             "pair_similarity", near_duplicate_pairs, p, threshold=similarity_threshold
         )
+        sec["exact_duplicates"] = timed("exact_duplicates", exact_duplicates, p)
         if "prompt" in p.columns:
             sec["transcript_similarity"] = timed(
                 "transcript_similarity", near_duplicate_pairs, p,
@@ -127,7 +140,8 @@ def audit_dataset(
                 pl.col("prompt_id") if "prompt_id" in p.columns else prompt_text(p).alias("prompt_id")
             ).with_row_index("row").unique("prompt_id", keep="first", maintain_order=True)
             texts = prompt_text(p[unique["row"].to_list()]) if "prompt_id" in p.columns else prompt_text(p)
-            dup = timed("prompt_duplicates", near_duplicate_texts, texts, threshold=prompt_threshold)
+            dup = timed("prompt_duplicates", *_step("near_duplicate_texts", engine, ray_address), texts,
+                        threshold=prompt_threshold)
             rows = unique["row"].to_numpy() if "prompt_id" in p.columns else np.arange(p.height)
             dup["near_examples"] = [[int(rows[i]) for i in c] for c in dup["near_examples"]]
             dup["exact_examples"] = [[int(rows[i]) for i in c] for c in dup["exact_examples"]]
@@ -136,7 +150,8 @@ def audit_dataset(
             sec["prompt_duplicates"] = dup
         sec["splits"] = timed("splits", split_leaks, p)
         if eval_texts is not None:
-            sec["contamination"] = timed("contamination", contamination, p, eval_texts)
+            sec["contamination"] = timed("contamination", *_step("contamination", engine, ray_address), p,
+                                         eval_texts)
     if j is not None and j.height:
         shown = shown_order_known(j)
         if shown.height:
@@ -148,8 +163,8 @@ def audit_dataset(
                                           f"(flag {ORDER_UNKNOWN_FLAG!r}, e.g. HH-RLHF lists chosen first)"}
         if include_agreement:
             sec["agreement"] = timed(
-                "agreement", agreement_summary, j, gold=gold, prompts=prompts, n_resamples=n_resamples,
-                seed=seed,
+                "agreement", agreement_summary, j, gold=_gold_not_from(gold, j), prompts=prompts,
+                n_resamples=n_resamples, seed=seed,
             )
         outcomes = timed("outcomes", judgment_outcomes, j, gold)
         if shown.height < j.height:  # the source's order is not the shown order
@@ -167,7 +182,7 @@ def audit_dataset(
             "gold_over_time": gold_over_time(outcomes),
             "judges": judge_scorecards(outcomes, streaks=st, fast_limit=fast.get("limit_seconds", 5.0)),
         }
-        if gold and outcomes["gold_correct"].is_not_null().any():
+        if gold:  # also when nothing is scored yet: the report says so
             sec["gold"] = timed("gold", gold_summary, outcomes, gold_items=len(gold))
             sec["gold"]["source"] = gold_source
         cards = batch_scorecards(j, outcomes, batches=batches, fast_limit=fast.get("limit_seconds", 5.0))
@@ -176,6 +191,10 @@ def audit_dataset(
             if "gold" in sec:  # gold per batch in delivery order, as the cards
                 rank = {c["batch_id"]: i for i, c in enumerate(cards)}
                 sec["gold"]["by_batch"].sort(key=lambda r: rank.get(r["batch_id"], len(rank)))
+        # pairs without their ids cannot be linked to judgments: score the items instead
+        linked = p if p is not None and {"prompt_id", "chosen_id", "rejected_id"} <= set(p.columns) else None
+        # gold taken from these same judgments is no independent evidence (as for agreement)
+        sec["flipped"] = timed("flipped", likely_flipped, j, linked, gold=_gold_not_from(gold, j))
     if p is not None:
         sec["sufficiency"] = _sufficiency(p, sec)
     report["timings"] = timings
@@ -184,6 +203,19 @@ def audit_dataset(
          "text": "Nothing to audit: no pairs and no pairwise, ranking or rating judgments with two judges."}
     ]
     return report
+
+
+def _step(name: str, engine: Engine, address: str | None) -> tuple[Any, ...]:
+    """Return the function of step ``name`` on ``engine`` (for ``timed``), with its address bound."""
+    if engine == "local":
+        return ({"near_duplicate_texts": near_duplicate_texts, "contamination": contamination}[name],)
+    if engine != "ray":
+        raise UsageError(f"engine must be local or ray, got {engine!r}", field="engine", value=engine)
+    from functools import partial
+
+    from preflab.audit import distributed  # Ray is imported only when asked for
+
+    return (partial(getattr(distributed, f"{name}_ray"), address=address),)
 
 
 def _sufficiency(p: pl.DataFrame, sec: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +235,98 @@ def _sufficiency(p: pl.DataFrame, sec: dict[str, Any]) -> dict[str, Any]:
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _gold_not_from(gold: dict[str, float] | None, j: pl.DataFrame) -> dict[str, float] | None:
+    """Return ``gold`` without the items whose answer was taken from one of these judgments.
+
+    The agreement table scores judges per item, so an item whose gold came from a judgment
+    here is left out of it entirely (the gold section scores the other judgments on it).
+    """
+    sources = getattr(gold, "derived_from", None)
+    if not gold or not sources or "judgment_id" not in j.columns:
+        return gold
+    own = j.filter(pl.col("judgment_id").is_in(pl.Series(sorted(sources), dtype=pl.String).implode()))
+    keys = own.select(
+        pl.concat_str([pl.col("prompt_id"), pl.col("response_ids").list.sort().list.join("|")], separator="|")
+    ).to_series().to_list()
+    drop = set(keys)
+    return {k: v for k, v in gold.items() if k not in drop}
+
+
+def _transcript_finding(s: dict[str, Any], add: Any) -> None:
+    """Whole-transcript similarity as a figure: the shared prompt makes long contexts similar."""
+    d, r = s["transcript_similarity"], s.get("pair_similarity")
+    t_high = np.asarray(d["values"]) > d["threshold"]
+    r_high = np.asarray(r["values"]) > r["threshold"] if r is not None else np.zeros_like(t_high)
+    explained = int((t_high & ~r_high).sum())
+    # pairs share their prompt by construction: only the responses can make a transcript pair
+    # a near-duplicate, and the response check above reports those
+    add("transcript_similarity", "ok",
+        f"Figure only: {d['high']} of {d['pairs']} pairs ({_pct(d['share_high'])}) have whole transcripts "
+        f"(shared prompt + response) more than {d['threshold']:.0%} similar (mean {d['mean']:.3f}); "
+        f"in {explained} of them the responses are not, so the shared context explains it "
+        "(the response similarity above is the check).",
+        [e["row"] for e in d["examples"]])
+
+
+def _exact_duplicate_findings(d: dict[str, Any], add: Any) -> None:
+    """Pairs repeated exactly, and prompts shared by several pairs, each with its count."""
+    def where(e: dict[str, Any]) -> str:
+        lines = e.get("source_line") or []
+        return f"row {e['row']} ×{e['count']}" + (f" (lines {', '.join(map(str, lines[:4]))})" if lines else "")
+
+    if d["repeated_pairs"]:
+        top = "; ".join(where(e) for e in d["pair_examples"][:3])
+        add("exact_duplicates", "warn",
+            f"{d['repeated_pairs']} pairs are repeated exactly (same prompt, chosen and rejected): "
+            f"{d['extra_pair_copies']} extra copies among {d['pairs']} pairs, which train twice; "
+            f"most repeated: {top}.",
+            [e["row"] for e in d["pair_examples"]])
+    else:
+        add("exact_duplicates", "ok", f"No pair is repeated exactly among {d['pairs']} pairs.")
+    if d.get("repeated_prompts"):
+        top = "; ".join(where(e) for e in d["prompt_examples"][:3])
+        add("repeated_prompts", "note",
+            f"{d['repeated_prompts']} prompts are shared by more than one pair ({d['extra_prompt_rows']} "
+            f"extra pairs; {d['distinct_prompts']} distinct prompts in {d['pairs']} pairs); most "
+            f"repeated: {top}. Fine when several answers per prompt were judged; a copy when the "
+            "pairs repeat too.",
+            [e["row"] for e in d["prompt_examples"]])
+
+
+def _contamination_finding(d: dict[str, Any], add: Any) -> None:
+    """Rows holding an eval item, and which of the three tests found them."""
+    tests = d.get("by_test", {})
+    sim = d.get("similarity") or {}
+    parts = [f"exact after normalization {tests.get('exact', {}).get('rows', 0)}",
+             f"shared {d['ngram']}-gram {tests.get('ngram', {}).get('rows', 0)}"]
+    if sim:
+        parts.append(f"similar prompt turn (char {sim['ngram']}-gram Jaccard ≥ {sim['threshold']}, "
+                     f"ratio ≥ {sim['ratio']}) {tests.get('similar', {}).get('rows', 0)}")
+    add("contamination", "bad" if d["contaminated_rows"] else "ok",
+        f"{d['contaminated_rows']} rows hold an eval item ({d['eval_items_hit']} of {d['eval_items']} "
+        f"eval items hit); rows per test: {', '.join(parts)}.",
+        [e["row"] for e in d["examples"]])
+
+
+def _prefix_finding(d: dict[str, Any], add: Any) -> None:
+    """Pairs that differ only at the end, with figures about those same pairs."""
+    skipped = d.get("skipped", {})
+    note = (f" Not checked: {skipped.get('shorter response under min_chars', 0)} pairs whose shorter response "
+            f"has under {d.get('min_chars', 0)} characters, {skipped.get('identical responses', 0)} with "
+            "identical responses.") if skipped else ""
+    if d["shared_prefix_pairs"]:
+        add("prefix", "note",
+            f"{d['shared_prefix_pairs']} of {d.get('checked', d['pairs'])} pairs share at least "
+            f"{d['share_threshold']:.0%} of the shorter response as a common prefix (in those pairs the "
+            f"common prefix is {d['shared_mean_chars']:.0f} characters, {_pct(d['shared_mean_share'])} "
+            f"of the shorter response, on average): they differ only at the end.{note}",
+            d["examples"])
+    else:
+        add("prefix", "ok",
+            f"No pair shares {d['share_threshold']:.0%} or more of the shorter response as a common "
+            f"prefix ({d.get('checked', d['pairs'])} pairs checked).{note}")
 
 
 def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -234,32 +358,47 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
         )
         lm = s["length"]["length_model"]
         if lm.get("fitted"):
-            sig = lm["slope_p_value"] < 0.05
+            rate, rci = lm["length_controlled_p_longer_chosen"], lm["length_controlled_ci95"]
+            sci = lm["slope_ci95"]
+            parts = [text for hit, text in (
+                (rci[0] > 0.5, "at (almost) equal length the longer one still wins more often"),
+                (rci[1] < 0.5, "at (almost) equal length the shorter one wins more often"),
+                (sci[0] > 0, "the larger the difference, the likelier the longer one wins"),
+                (sci[1] < 0, "the larger the difference, the likelier the shorter one wins"),
+            ) if hit]
+            toward_longer = sci[0] > 0 or (rci[0] > 0.5 and lm["p_longer_by_1sd_chosen"] > 0.5)
             add(
-                "length_model", "warn" if sig and lm["slope"] > 0 else "ok" if not sig else "note",
-                f"Length-controlled model (AlpacaEval-style logistic on tanh(Δlength/sd)): slope "
-                f"{lm['slope']:+.2f} (95% CI {lm['slope_ci95'][0]:+.2f}…{lm['slope_ci95'][1]:+.2f}, "
-                f"p={lm['slope_p_value']:.3g}); a response 1 sd longer is chosen with probability "
-                f"{lm['p_longer_by_1sd_chosen']:.2f}.",
+                "length_model", "warn" if toward_longer else "note" if parts else "ok",
+                (f"Length preference beyond chance: {'; '.join(parts)}. " if parts
+                 else "No length preference beyond chance. ")
+                + f"Length-controlled model (AlpacaEval-style logistic of 'the longer one is chosen' on "
+                f"tanh(|Δlength|/sd), {lm['pairs']} pairs of unequal length, tokens): length coefficient "
+                f"{lm['slope']:+.2f} (95% CI {sci[0]:+.2f}…{sci[1]:+.2f}, p={lm['slope_p_value']:.3g}); "
+                f"at equal length the longer one is chosen {_pct(rate)} (95% CI {_pct(rci[0])}…{_pct(rci[1])}, "
+                f"50% = no preference), 1 sd longer {_pct(lm['p_longer_by_1sd_chosen'])}.",
             )
-    for key, label in (("pair_similarity", "responses"), ("transcript_similarity", "whole transcripts")):
-        if key in s:
-            d = s[key]
-            sev = "warn" if (d["share_high"] or 0) > 0.1 else "note" if d["high"] else "ok"
-            add(
-                key, sev,
-                f"{d['high']} of {d['pairs']} pairs ({_pct(d['share_high'])}) have chosen and rejected "
-                f"{label} more than {d['threshold']:.0%} similar (mean similarity {d['mean']:.3f}); "
-                "such pairs teach little.",
-                [e["row"] for e in d["examples"]],
-            )
+    if "pair_similarity" in s:
+        d = s["pair_similarity"]
+        sev = "warn" if (d["share_high"] or 0) > 0.1 else "note" if d["high"] else "ok"
+        add(
+            "pair_similarity", sev,
+            f"{d['high']} of {d['pairs']} pairs ({_pct(d['share_high'])}) have chosen and rejected "
+            f"responses more than {d['threshold']:.0%} similar (mean similarity {d['mean']:.3f}); "
+            "such pairs teach little.",
+            [e["row"] for e in d["examples"]],
+        )
+    if "transcript_similarity" in s:
+        _transcript_finding(s, add)
+    if "exact_duplicates" in s:
+        _exact_duplicate_findings(s["exact_duplicates"], add)
     if "prompt_duplicates" in s:
         d = s["prompt_duplicates"]
         sev = "warn" if d["exact_duplicates"] + d["near_duplicates"] else "ok"
         add(
             "prompt_duplicates", sev,
             f"{d['exact_duplicates']} exact and {d['near_duplicates']} near-duplicate prompts "
-            f"(MinHash LSH, Jaccard ≥ {d['threshold']}) among {d['texts']} prompts.",
+            f"(MinHash LSH, Jaccard ≥ {d['threshold']}) among {d['texts']} "
+            + ("distinct prompts." if d.get("unit") == "distinct prompt_id" else "prompts."),
             [c[0] for c in d["near_examples"][:10]] + [c[0] for c in d["exact_examples"][:10]],
         )
     if s.get("splits", {}).get("checked"):
@@ -267,11 +406,7 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
         add("splits", "bad" if d["leaked_prompts"] else "ok",
             f"{d['leaked_prompts']} prompts appear in more than one split.", [e["row"] for e in d["examples"]])
     if "contamination" in s:
-        d = s["contamination"]
-        add("contamination", "bad" if d["contaminated_rows"] else "ok",
-            f"{d['contaminated_rows']} rows share a {d['ngram']}-gram with the eval set "
-            f"({d['eval_items_hit']} of {d['eval_items']} eval items hit).",
-            [e["row"] for e in d["examples"]])
+        _contamination_finding(s["contamination"], add)
     if "identity" in s:
         d = s["identity"]
         n = d["chosen"] + d["rejected"]
@@ -279,11 +414,7 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{d['chosen']} chosen and {d['rejected']} rejected responses name themselves as a model "
             "(\"As an AI language model…\").", d["examples"])
     if "prefix" in s:
-        d = s["prefix"]
-        add("prefix", "note" if d["shared_prefix_pairs"] else "ok",
-            f"{d['shared_prefix_pairs']} pairs share at least {d['share_threshold']:.0%} of the shorter "
-            f"response as a common prefix (mean common prefix {d['mean_chars']:.0f} characters).",
-            d["examples"])
+        _prefix_finding(s["prefix"], add)
     if "format" in s:
         strong = [
             f"{name} (chosen {_pct(v['chosen_share'])} vs rejected {_pct(v['rejected_share'])})"
@@ -343,7 +474,14 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
                 [r["judge_id"] for r in fat["by_judge"]
                  if r["agreement_early"] is not None and r["agreement_late"] is not None
                  and r["agreement_early"] - r["agreement_late"] > 0.1], kind="judge")
-    if "gold" in s:
+    if "gold" in s and not s["gold"]["gold_judgments"]:
+        g = s["gold"]
+        add("gold", "note",
+            "Gold accuracy: no judgments to score yet (gold answers: "
+            + (str(g["source"]) if g.get("source") else f"{g['gold_items']} items")
+            + (f"; {g['source_judgments']} judgments are where the gold answers came from and are not "
+               "scored against them" if g.get("source_judgments") else "") + ").")
+    elif "gold" in s:
         g = s["gold"]
         low = [r["judge_id"] for r in g["by_judge"] if r["gold_judgments"] >= 5 and r["accuracy"] < 0.7]
         sev = "bad" if (g["accuracy"] or 0) < 0.6 else "warn" if (g["accuracy"] or 0) < 0.8 or low else "ok"
@@ -351,6 +489,8 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"Gold accuracy {_pct(g['accuracy'])} (95% CI {_pct(g['ci95'][0])}–{_pct(g['ci95'][1])}) on "
             f"{g['gold_judgments']} judgments of {g['judged_gold_items']} gold items"
             + (f" ({g['source']})" if g.get("source") else "")
+            + (f"; {g['source_judgments']} judgments the gold answers came from not scored"
+               if g.get("source_judgments") else "")
             + (f"; judges below 70%: {', '.join(map(str, low))}." if low else "."),
             low, kind="judge")
     if "sufficiency" in s:
@@ -364,6 +504,8 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{narrow['high']:,} of DPO on a narrow task, {general['status']} the {general['low']:,}–"
             f"{general['high']:,} of general DPO or a reward model), {d['gold']:,} gold pairs ("
             f"{gold['low']:,}–{gold['high']:,} for evaluation). {d['advice']} (Figures: {d['source']}.)")
+    if "flipped" in s:
+        _flipped_finding(s["flipped"], add)
     if "batches" in s:
         tr = s["batches"]["trend"]
         worse = sorted(set(tr["consensus_agreement"]["worse"] + tr["gold_accuracy"]["worse"]))
@@ -382,3 +524,29 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
         if worse:
             out[-1]["text"] += f"; batches that got worse: {', '.join(map(str, worse))}."
     return out
+
+
+def _flipped_finding(d: dict[str, Any], add: Any) -> None:
+    """Add the likely-flipped finding: how many, by which rule, and the worst pairs with their evidence."""
+    if d.get("skipped_reason"):
+        add("likely_flipped", "note", f"Likely-flipped labels not checked: {d['skipped_reason']}.")
+        return
+    top = d["top"]
+    worst = "; ".join(
+        f"{t['prompt_id']} chosen {t['chosen_id']} (score {t['flip_score']:.2f}: "
+        f"{t['humans_agreeing']} of {t['humans']} annotators agree"
+        + (f", AI judge disagrees in both orders ({t['ai_disagreeing']} of {t['ai_votes']})"
+           if t["ai_disagreeing"] else "")
+        + (", gold disagrees" if t["gold"] == "disagrees" else "") + ")"
+        for t in top[:3] if t["flip_score"] >= d["threshold"])
+    cl = d.get("confident_learning_issues")
+    add("likely_flipped", "warn" if d["flagged"] else "ok",
+        f"{d['flagged']} of {d['scored']} distinct pairs (prompt, chosen, rejected) are likely "
+        f"flipped (Dawid–Skene posterior of the other response ≥ {d['threshold']:.2f}, from "
+        "annotator agreement, AI judges in both orders and gold)"
+        + (f"; Confident Learning (cleanlab) finds {cl}" if cl is not None
+           else "; Confident Learning not run (pip install 'preflab[clean]')" if d.get("cleanlab") is False else "")
+        + (f". Most likely: {worst}." if worst else ".")
+        + " `preflab export --drop-likely-flipped` leaves them out; "
+          "`preflab projects requeue-flipped` sends them back to annotators.",
+        [t["row"] for t in top if t["row"] is not None and t["flip_score"] >= d["threshold"]][:12])

@@ -67,6 +67,12 @@ order, …) stops the export with its pair number, record ids and input file and
 (--on-bad-row error, the default), is left out (skip) or is written as it is where the format can
 hold it (keep); skipped and kept rows are counted by reason in the output, --json and the card.
 Answers that repeat the user's message are legitimate data: exported, and counted as a note.
+
+--drop-likely-flipped leaves out the pairs whose label the other evidence contradicts (flip score
+at least --flip-threshold, default 0.5: the Dawid–Skene posterior over annotators, AI judges in
+both orders and gold favours the other response; see `preflab audit`, "Likely-flipped labels"),
+counted as likely_flipped among the skipped rows; with --project its gold items are known answers.
+For pair exports only.
 """
 
 FORMATS = ("trl-preference", "trl-unpaired", "tokenized", "jsonl", "parquet", "hf")
@@ -113,6 +119,14 @@ def export_command(
     split: list[str] = SPLIT,
     gold_prompts: Path | None = GOLD,
     judge: list[str] = JUDGE,
+    drop_likely_flipped: bool = typer.Option(
+        False, "--drop-likely-flipped",
+        help="Leave out pairs whose flip score is at least --flip-threshold (counted as likely_flipped).",
+    ),
+    flip_threshold: float = typer.Option(
+        0.5, "--flip-threshold", min=0.0, max=1.0,
+        help="With --drop-likely-flipped: the flip score from which a pair is left out (0–1].",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     from preflab.formats.trl import (
@@ -130,11 +144,19 @@ def export_command(
     options = build_options(tie_policy, ranking_rule, rating_rule, min_margin, attribute_weight,
                             helpsteer2_weights, aggregate, multiturn, from_pairs, seed, split, gold_prompts,
                             judge=judge)
+    if drop_likely_flipped and (format == "trl-unpaired" or (format in ("jsonl", "parquet", "hf")
+                                                             and rows != "pairs")):
+        raise UsageError("--drop-likely-flipped leaves out pairs: use it with trl-preference, "
+                         "tokenized, or --rows pairs.", field="drop_likely_flipped")
     source = load_source(from_, db, workspace, project)
     derived = run_derive(source, options)
     # the pairs hold copies of the prompts and texts: let the record tables go before writing
     judgments, title = source.judgments, f"preflab export of {source.label}"
     del source
+    pairs, left_out = derived.pairs, {}
+    if drop_likely_flipped and pairs.num_rows:
+        gold = _project_gold(db, workspace, project) if project else None
+        pairs, left_out = _drop_flipped(pairs, judgments, flip_threshold, gold)
     extras = {"ties": derived.ties} if derived.ties.num_rows else None
     common = {"overwrite": overwrite, "title": title, "derive_counts": derived.counts}
     result: ExportResult
@@ -142,9 +164,9 @@ def export_command(
     text = {"prompt_text": prompt_text.value}
     if format == "trl-preference":
         result = write_trl_preference(
-            derived.pairs, out, style=style, prompt=prompt, margin=margin,  # type: ignore[arg-type]
+            pairs, out, style=style, prompt=prompt, margin=margin,  # type: ignore[arg-type]
             format=file_format, provenance=provenance, push_to_hub=push_to_hub,  # type: ignore[arg-type]
-            extras=extras, **policy, **text, **common,  # type: ignore[arg-type]
+            extras=extras, left_out=left_out, **policy, **text, **common,  # type: ignore[arg-type]
         )
     elif format == "trl-unpaired":
         result = write_trl_unpaired(
@@ -153,18 +175,18 @@ def export_command(
         )
     elif format == "tokenized":
         result = write_reward_tokenized(
-            derived.pairs, out, tokenizer, style=style, margin=margin,  # type: ignore[arg-type]
+            pairs, out, tokenizer, style=style, margin=margin,  # type: ignore[arg-type]
             max_length=max_length, layout=layout, format=file_format,  # type: ignore[arg-type]
-            provenance=provenance, **policy, **text, **common,  # type: ignore[arg-type]
+            provenance=provenance, left_out=left_out, **policy, **text, **common,  # type: ignore[arg-type]
         )
     else:
-        tables = {"pairs": derived.pairs, "unpaired": derived.unpaired, "ties": derived.ties}
+        tables = {"pairs": pairs, "unpaired": derived.unpaired, "ties": derived.ties}
         if rows not in tables:
             raise UsageError(f"--rows must be pairs, unpaired or ties; got {rows!r}.", field="rows", value=rows)
         if tables[rows].num_rows == 0:
             raise UsageError(f"nothing to export: no {rows} rows were derived.")
         result = write_rows(tables[rows], out, kind=rows, format=format, push_to_hub=push_to_hub,  # type: ignore[arg-type]
-                            **policy, **common)  # type: ignore[arg-type]
+                            left_out=left_out, **policy, **common)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps({"out": str(result.out_dir), "splits": result.split_counts,
                                "files": result.files, "counts": derived.counts,
@@ -186,6 +208,50 @@ def export_command(
     console.print(f"dataset card: {result.out_dir / 'README.md'}", highlight=False)
 
 
+def _project_gold(db: str | None, workspace: Path | None, project: str) -> dict[str, float]:
+    """Return the gold directions of the project's gold items (as ``preflab audit --project``)."""
+    from preflab.audit.outcomes import gold_from_answers
+    from preflab.settings import Settings
+    from preflab.store.engine import open_workspace, resolve_database_url
+    from preflab.store.queries import find_project
+    from preflab.store.queries.audit_inputs import read_gold
+
+    engine = open_workspace(resolve_database_url(db, workspace, env_url=Settings().database_url))
+    try:
+        with engine.connect() as conn:
+            row = find_project(conn, project)
+            return gold_from_answers(read_gold(conn, row.project_id)) if row is not None else {}
+    finally:
+        engine.dispose()
+
+
+def _drop_flipped(
+    pairs: Any, judgments: Any, threshold: float, gold: Mapping[str, float] | None
+) -> tuple[Any, dict[str, int]]:
+    """Return the pairs without the likely-flipped ones and the count left out, by reason.
+
+    Raises:
+        UsageError: every pair is likely flipped (nothing would be written).
+    """
+    from preflab.audit.flipped import drop_likely_flipped
+
+    kept, dropped, info = drop_likely_flipped(pairs, judgments, gold=gold, threshold=threshold)
+    if info.get("skipped_reason"):  # said on stderr, so that --json stays one document
+        typer.echo(f"--drop-likely-flipped: no pair scored ({info['skipped_reason']}).", err=True)
+    if dropped and kept.num_rows == 0:
+        raise UsageError(f"nothing to export: all {dropped:,} pairs are likely flipped (flip score ≥ "
+                         f"{threshold}); raise --flip-threshold or export without --drop-likely-flipped.",
+                         field="flip_threshold", value=threshold)
+    return kept, {"likely_flipped": dropped}
+
+
+#: Rows the export itself leaves out before the row checks, and why.
+LEFT_OUT_REASONS = {
+    "likely_flipped": "flip score ≥ --flip-threshold: the evidence favours the other response "
+                      "(--drop-likely-flipped)",
+}
+
+
 def show_row_report(result: ExportResult, console: Console) -> None:
     """Print the rows left out, kept and noted, by reason, and where the first ones came from."""
     from preflab.formats.row_policy import BAD_ROW_REASONS, NOTE_REASONS
@@ -204,7 +270,8 @@ def show_row_report(result: ExportResult, console: Console) -> None:
     for col in ("reason", "rows", "done", "what"):
         t.add_column(col, justify="right" if col == "rows" else "left")
     for reason, n, done in lines:
-        t.add_row(reason, f"{n:,}", done, BAD_ROW_REASONS.get(reason) or NOTE_REASONS.get(reason, ""))
+        t.add_row(reason, f"{n:,}", done, BAD_ROW_REASONS.get(reason) or NOTE_REASONS.get(reason)
+                  or LEFT_OUT_REASONS.get(reason, ""))
     console.print(t)
     for e in r.examples[:5]:
         where = f"{e.get('source')} line {e['line']}" if e.get("line") is not None else e.get("source", "")

@@ -222,12 +222,62 @@ def hard_cases(
                + (f" ({detail})" if detail else ""))
 
 
+@projects_app.command("requeue-flipped")
+def requeue_flipped(
+    source: str = typer.Argument(..., help="The project whose labels are scored."),
+    into: str | None = typer.Option(
+        None, "--into", help="The project to queue them in (default: SOURCE)."),
+    flip_threshold: float = typer.Option(
+        0.5, "--flip-threshold", min=0.0, max=1.0,
+        help="The flip score from which an item is queued (0–1]."),
+    limit: int = typer.Option(100, "--limit", min=1, help="At most this many items, worst first."),
+    priority: int = typer.Option(2, "--priority", help="Queue priority (higher is served first)."),
+    extra_judgments: int = typer.Option(
+        1, "--extra-judgments", min=1, help="More judgments asked of an item SOURCE already holds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    db: str = _DB,
+    workspace: Path = _WS,
+) -> None:
+    """Send the items whose label is likely flipped back to annotators, worst first.
+
+    Each item of SOURCE is scored as `preflab audit` does ("Likely-flipped labels": the
+    Dawid–Skene posterior over annotators, AI judges in both orders and gold answers). Items at
+    or above --flip-threshold become new items of --into, or, when that project already holds
+    them, ask for --extra-judgments more judgments; both get --priority.
+
+    Example: `preflab projects requeue-flipped harmless --flip-threshold 0.6 --limit 50`
+    """
+    from preflab.loop.relabel import queue_likely_flipped
+
+    database = open_db(db, workspace)
+    try:
+        result = queue_likely_flipped(database.engine, source, into, threshold=flip_threshold,
+                                      limit=limit, priority=priority,
+                                      extra_judgments=extra_judgments)
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    if result.skipped_reason:
+        typer.echo(f"nothing scored: {result.skipped_reason}")
+        return
+    skipped = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in sorted(result.skipped.items()))
+    typer.echo(f"{result.flagged} of {result.scored} items likely flipped; queued {result.queued} new "
+               f"and reopened {result.reopened} in {result.project_id}"
+               + (f" (not scored or left: {skipped})" if skipped else ""))
+
+
 # ---- model endpoints and live config (issue 12) ----------------------------------------------
 
 endpoints_app = typer.Typer(
     help="Attach model endpoints to a project for live chats and arena battles.",
     no_args_is_help=True)
 projects_app.add_typer(endpoints_app, name="endpoints")
+
+from preflab.cli.gold import gold_app  # the gold commands (issue 13)
+
+projects_app.add_typer(gold_app, name="gold")
 
 _PROJECT = typer.Argument(..., help="Project id.")
 _NAME = typer.Argument(..., help="Endpoint name, unique in the project (letters, digits, . _ : -).")

@@ -16,6 +16,10 @@ field                 meaning
 ``rejected_model``    optional model of ``rejected``
 ``model``             optional model of ``completion``
 ``judge``             optional judge id per row (default: the format name)
+``shown_first``       optional: which answer was shown first (left/top), ``chosen`` or
+                      ``rejected``; rows with it carry their shown order (``response_ids``
+                      in that order, no ``order_unknown`` flag), so the position-bias audit
+                      uses them; an empty cell means not recorded
 ====================  =====================================================================
 
 A row with ``chosen`` is a preference row (see :mod:`preflab.formats.trl_datasets`), a row with
@@ -41,7 +45,7 @@ from preflab.formats.fields import RowError, describe, optional_str
 from preflab.formats.streams import RowSource, iter_rows
 from preflab.formats.trl_datasets import parse_preference_row, parse_unpaired_row
 
-__all__ = ["mapping_fields", "make_tabular_parser", "read_csv", "read_jsonl", "read_parquet"]
+__all__ = ["make_tabular_parser", "mapping_fields", "read_csv", "read_jsonl", "read_parquet"]
 
 RowKind = Literal["auto", "preference", "unpaired"]
 _FIELDS = (
@@ -55,7 +59,9 @@ _FIELDS = (
     "rejected_model",
     "model",
     "judge",
+    "shown_first",
 )
+_SHOWN_FIRST = ("chosen", "rejected")
 _MESSAGE_FIELDS = ("prompt", "chosen", "rejected", "completion")
 
 
@@ -81,6 +87,30 @@ def _check_mapping(mapping: Mapping[str, str] | None) -> dict[str, str]:
             )
         columns[key] = column
     return columns
+
+
+def _shown_first(canon: Mapping[str, Any], row_kind: str) -> str | None:
+    """Return ``chosen``, ``rejected`` or ``None`` (not recorded) from the ``shown_first`` cell.
+
+    Raises:
+        RowError: any other value, or a value on an unpaired row (one answer, no order).
+    """
+    value = canon.get("shown_first")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in _SHOWN_FIRST:
+        raise RowError(
+            "shown_first",
+            f"expected 'chosen' or 'rejected' (the answer shown first), got {value!r}; "
+            "leave the cell empty where the order was not recorded",
+            value,
+        )
+    if row_kind != "preference":
+        raise RowError(
+            "shown_first", f"an unpaired row has one answer and no shown order, got {value!r}", value
+        )
+    return text
 
 
 def _cell(value: Any, parse_json: bool) -> Any:
@@ -141,6 +171,7 @@ def make_tabular_parser(
                     [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
                 )
                 canon["prompt"] = [{"role": "system", "content": system}, *prompt]
+            shown_first = _shown_first(canon, row_kind)
             b.add_judge(judge, "imported")
             if row_kind == "preference":
                 parse_preference_row(
@@ -149,6 +180,7 @@ def make_tabular_parser(
                     judge_id=judge,
                     chosen_model=optional_str(canon, "chosen_model"),
                     rejected_model=optional_str(canon, "rejected_model"),
+                    shown_first=shown_first,
                 )
             else:
                 parse_unpaired_row(b, canon, judge_id=judge, model=optional_str(canon, "model"))

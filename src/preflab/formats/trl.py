@@ -377,6 +377,7 @@ def _export(
     derive_counts: Mapping[str, int] | None,
     extras: Mapping[str, pa.Table] | None,
     unit: str = "pairs",
+    left_out: Mapping[str, int] | None = None,
 ) -> ExportResult:
     out = Path(out_dir)
     if rows.num_rows == 0:
@@ -384,6 +385,10 @@ def _export(
                          "(ties dropped, both-bad, equal scores) and the input.")
     # convert (and check) the whole table first, so an error names the row of ``rows``
     converted, kept, report = convert(rows)
+    for reason, n in (left_out or {}).items():  # left out by the caller before the checks
+        if n:
+            report.skipped[reason] = report.skipped.get(reason, 0) + n
+            report.rows_in += n
     if converted.num_rows == 0:
         raise UsageError(f"nothing to export: all {rows.num_rows:,} rows were left out by the row checks "
                          f"({', '.join(f'{k} {v:,}' for k, v in report.skipped.items())}).")
@@ -439,6 +444,7 @@ def write_trl_preference(
     title: str | None = None,
     derive_counts: Mapping[str, int] | None = None,
     extras: Mapping[str, pa.Table] | None = None,
+    left_out: Mapping[str, int] | None = None,
 ) -> ExportResult:
     """Write pairs as a TRL preference dataset: one folder per split and a dataset card.
 
@@ -453,6 +459,9 @@ def write_trl_preference(
         title: the card's title.
         derive_counts: the derive step's counts, shown on the card.
         extras: side tables (e.g. ``{"ties": ties}``) written under their own folder.
+        left_out: pairs the caller left out before the checks, by reason (e.g.
+            ``{"likely_flipped": 3}`` from :func:`preflab.audit.flipped.drop_likely_flipped`);
+            counted in the row report's ``skipped`` and on the card.
 
     Returns:
         An :class:`ExportResult` (with the :class:`RowReport` and the sufficiency figures).
@@ -477,6 +486,7 @@ def write_trl_preference(
         title=title,
         derive_counts=derive_counts,
         extras=extras,
+        left_out=left_out,
     )
 
 
@@ -526,11 +536,13 @@ def write_rows(
     push_to_hub: str | None = None,
     title: str | None = None,
     derive_counts: Mapping[str, int] | None = None,
+    left_out: Mapping[str, int] | None = None,
 ) -> ExportResult:
     """Write preflab's own derived rows (every provenance column), one folder per split, with a card.
 
     Pairs and unpaired rows pass the same checks as the TRL exports; preflab's row format holds
-    every row, so ``keep`` writes them all. Ties are side data and are not checked.
+    every row, so ``keep`` writes them all. Ties are side data and are not checked. ``left_out``
+    counts rows the caller left out before, by reason (see :func:`write_trl_preference`).
 
     Raises:
         ExportRowError: a bad row with ``on_bad_row="error"``; nothing is written.
@@ -548,6 +560,7 @@ def write_rows(
         options={"rows": kind, "on_bad_row": str(on_bad_row)}, overwrite=overwrite,
         push_to_hub=push_to_hub, title=title, derive_counts=derive_counts, extras=None,
         unit="pairs" if kind == "pairs" else "unpaired rows" if kind == "unpaired" else "ties",
+        left_out=left_out,
     )
 
 
@@ -691,10 +704,12 @@ def write_reward_tokenized(
     overwrite: bool = False,
     title: str | None = None,
     derive_counts: Mapping[str, int] | None = None,
+    left_out: Mapping[str, int] | None = None,
 ) -> ExportResult:
     """Write a tokenized reward-model dataset (one folder per split, card beside).
 
-    See :func:`tokenize_reward_pairs` for the columns and options.
+    See :func:`tokenize_reward_pairs` for the columns and options, :func:`write_trl_preference`
+    for ``left_out``.
     """
     _check_option("layout", layout, ("both", "trl", "legacy"))
     tok = _load_tokenizer(tokenizer)  # once: the conversion passes a loaded one through
@@ -729,6 +744,7 @@ def write_reward_tokenized(
         title=title,
         derive_counts=derive_counts,
         extras=None,
+        left_out=left_out,
     )
     result.dropped["too_long"] = too_long
     return result

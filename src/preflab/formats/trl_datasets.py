@@ -113,8 +113,13 @@ def parse_preference_row(
     judge_id: str,
     chosen_model: str | None = None,
     rejected_model: str | None = None,
+    shown_first: str | None = None,
 ) -> None:
     """Add the records of one TRL preference row (explicit or implicit prompt).
+
+    ``shown_first`` (``"chosen"`` or ``"rejected"``, from a mapped column of a generic table)
+    puts the response shown first first in ``response_ids``; without it the judgment is flagged
+    ``order_unknown`` (TRL rows list chosen first whatever was shown).
 
     Raises:
         RowError: a missing or malformed ``prompt``, ``chosen`` or ``rejected``.
@@ -161,11 +166,11 @@ def parse_preference_row(
         return
     b.add_judgment(
         prompt_id=prompt_id,
-        response_ids=[chosen_id, rejected_id],
+        response_ids=[rejected_id, chosen_id] if shown_first == "rejected" else [chosen_id, rejected_id],
         kind="pairwise",
         judge_id=judge_id,
         pairwise=two_point(chosen_id),
-        flags=[ORDER_UNKNOWN],
+        flags=[] if shown_first in ("chosen", "rejected") else [ORDER_UNKNOWN],
     )
 
 

@@ -221,9 +221,10 @@ def setup_demo(workspace: Path, data_path: Path | None, description: str | None 
         with db.write() as s:
             collect.apply_overlap(s, DEMO_PROJECT, spec.overlap, spec.overlap_share)
             n_gold = 3 if is_builtin else 12
-            for item_id, value in collect.imported_answers(s, DEMO_PROJECT, n_gold):
-                if value.get("preferred"):
-                    collect.mark_gold(s, item_id, {"preferred": value["preferred"]})
+            for item_id, judgment_id, value in collect.imported_answers(s, DEMO_PROJECT, n_gold):
+                if value.get("preferred"):  # the audit does not score that judgment against it
+                    collect.mark_gold(s, item_id, {"preferred": value["preferred"],
+                                                   "derived_from": [judgment_id]})
             collect.add_guideline_version(s, DEMO_PROJECT, GUIDELINES, "admin")
             items = collect.list_items(s, DEMO_PROJECT, limit=1)[1]
         for username, password, role in DEMO_LOGINS:

@@ -153,6 +153,26 @@ def _charts(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def _flipped_html(d: dict[str, Any]) -> str:
+    """Return the likely-flipped section: the worst pairs, their evidence, the judges' reliability."""
+    rows = [{**t, "humans": f"{t['humans_agreeing']} of {t['humans']}",
+             "ai": f"{t['ai_disagreeing']} of {t['ai_votes']}"} for t in d["top"]]
+    head = ("<h2 id='flipped'>Likely-flipped labels</h2>"
+            f"<p>{d['flagged']} of {d['scored']} distinct pairs have a flip score of at least "
+            f"{d['threshold']:.2f} (1 − the Dawid–Skene posterior of the chosen response). "
+            f"Method: {escape(d.get('method', ''))}.</p>")
+    table = _table(rows, [("row", "pair row"), ("prompt_id", "prompt"), ("chosen_id", "chosen"),
+                          ("rejected_id", "rejected"), ("flip_score", "flip score"),
+                          ("humans", "annotators agreeing"),
+                          ("ai", "AI judges disagreeing (both orders)"),
+                          ("min_judge_accuracy", "least reliable agreeing"), ("gold", "gold"),
+                          ("confident_learning", "Confident Learning issue")])
+    judges = _table(d["judges"], [("judge_id", "judge"), ("kind", "kind"), ("votes", "votes"),
+                                  ("ds_accuracy", "Dawid–Skene accuracy"), ("gold_judgments", "gold judgments"),
+                                  ("gold_accuracy", "gold accuracy")])
+    return head + table + "<h3>Judges' reliability</h3>" + judges
+
+
 def render_html(report: dict[str, Any], pairs: pl.DataFrame | None = None) -> str:
     """Return the whole report as one HTML document.
 
@@ -237,7 +257,13 @@ def render_html(report: dict[str, Any], pairs: pl.DataFrame | None = None) -> st
             ("median_seconds", "median s"), ("too_fast_share", "too fast"), ("longest_run", "longest run"),
             ("flags", "flags")], kind="judge", key="judge_id"))
     gold = s.get("gold")
-    if gold:
+    if gold and not gold["gold_judgments"]:  # nothing scored: say so, with why
+        parts.append("<h2 id='gold'>Gold accuracy</h2>")
+        parts.append(f"<p>No judgments to score yet ({gold['gold_items']} gold items"
+                     + (f"; answers from {escape(str(gold['source']))}" if gold.get("source") else "")
+                     + (f"; {gold.get('source_judgments')} judgments are where the gold answers came from "
+                        "and are not scored against them" if gold.get("source_judgments") else "") + ").</p>")
+    elif gold:
         ci = gold["ci95"]
         parts.append("<h2 id='gold'>Gold accuracy</h2>")
         parts.append(f"<p>{_pct(gold['accuracy'])} correct (95% CI {_pct(ci[0])} – {_pct(ci[1])}) on "
@@ -254,6 +280,8 @@ def render_html(report: dict[str, Any], pairs: pl.DataFrame | None = None) -> st
             parts.append(_table(gold["over_time"]["periods"], [("period", "period"),
                                                                 ("gold_judgments", "gold judgments"),
                                                                 ("accuracy", "accuracy")]))
+    if s.get("flipped", {}).get("top"):
+        parts.append(_flipped_html(s["flipped"]))
     if "batches" in s:
         parts.append("<h2 id='batches'>Batch scorecards</h2>")
         parts.append(_table(s["batches"]["cards"], [

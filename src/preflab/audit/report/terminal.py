@@ -67,6 +67,19 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         for r in gold["by_judge"]:
             t.add_row(str(r["judge_id"]), str(r["gold_judgments"]), str(r["correct"]), _f(r["accuracy"]))
         con.print(t)
+    flipped = s.get("flipped") or {}
+    top = [r for r in flipped.get("top", []) if r["flip_score"] >= flipped["threshold"]][:10]
+    if top:
+        t = Table(title=f"Likely-flipped labels ({flipped['flagged']} of {flipped['scored']} pairs, "
+                        f"score ≥ {flipped['threshold']:.2f})")
+        for label in ("row", "prompt", "chosen", "score", "annotators agreeing", "AI disagreeing",
+                      "gold"):
+            t.add_column(label)
+        for r in top:
+            t.add_row(_f(r["row"]), r["prompt_id"], r["chosen_id"], _f(r["flip_score"]),
+                      f"{r['humans_agreeing']} of {r['humans']}",
+                      f"{r['ai_disagreeing']} of {r['ai_votes']}", _f(r["gold"]))
+        con.print(t)
     suff = s.get("sufficiency")
     if suff:
         t = Table(title=f"How much is enough ({suff['training']:,} training pairs, {suff['gold']:,} gold)")
