@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+# tests/ is not a package but the repository root is on sys.path (pytest's pythonpath = ["."]),
+# so the server tests' fixtures import by their dotted name, the one module pytest also uses
+from tests.server import conftest as support
 
-def _server_support():  # type: ignore[no-untyped-def]
-    # tests/ is not a package (import-mode=importlib): load the server tests' fixtures by path
-    name = "preflab_tests_server_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parents[1] / "server" / "conftest.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-support = _server_support()
 seeded = support.seeded
 live_server = support.live_server
 LiveServer = support.LiveServer

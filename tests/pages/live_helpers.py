@@ -3,14 +3,12 @@ and the keyboard steps of starting a conversation."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from tests.generate import fakeserver
 
 from preflab.collect import EndpointCreate, LiveConfig, ProjectCreate, add_endpoint, set_live_config
 from preflab.store.tables import PromptRow, ResponseRow
@@ -20,24 +18,11 @@ from .conftest import login, support
 MODELS = {"ep-alpha": "model-alpha", "ep-beta": "model-beta"}
 
 
-def fakeserver_module() -> Any:
-    name = "preflab_test_fakeserver"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parents[1] / "generate" / "fakeserver.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def model_server(token_rate: float, stream_tokens: int | None = None) -> Iterator[Any]:
     """Run a loopback model server streaming ``token_rate`` words per second (a fixture body)."""
-    fs = fakeserver_module()
-    server = fs.start_fake_server(token_rate=token_rate, stream_tokens=stream_tokens)
+    server = fakeserver.start_fake_server(token_rate=token_rate, stream_tokens=stream_tokens)
     yield server
-    fs.stop_fake_server(server)
+    fakeserver.stop_fake_server(server)
 
 
 def live_project(seeded: Any, fake: Any, *, modes: tuple[str, ...] = ("chat", "arena"),

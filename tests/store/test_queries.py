@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from preflab.collect import list_projects as collect_list_projects
 from preflab.formats.base import ImportChunk
@@ -261,3 +261,17 @@ def test_workspace_snapshot_reimported_into_a_fresh_workspace_keeps_spans_and_cr
         fresh.dispose()
     assert (SPANS, "Ελληνικά was asked for — «Five» is not 👍") == (
         back["j_spans"].spans, back["j_spans"].critique)
+
+
+def test_reading_judgments_leaves_the_connection_fit_for_bulk_writes(stored: Engine) -> None:
+    # the batched read's streaming option is the statement's, not the connection's: on
+    # PostgreSQL a connection left on server-side cursors refuses the executemany that follows
+    with stored.begin() as conn:
+        before = read_judgments(conn).num_rows
+        conn.execute(
+            JudgmentRow.__table__.update().where(JudgmentRow.judgment_id == bindparam("b_id")),
+            [{"b_id": jid, "comment": "seen"} for jid in read_judgments(conn)["judgment_id"].to_pylist()],
+        )
+        comments = {c for (c,) in conn.execute(select(JudgmentRow.comment))}
+    assert before > 0
+    assert comments == {"seen"}

@@ -91,7 +91,9 @@ def _batches(
     if conn.dialect.name == "sqlite":
         yield from _sqlite_batches(conn, stmt, names, build, batch_rows)
         return
-    result = conn.execution_options(yield_per=batch_rows).execute(stmt)
+    # per statement: Connection.execution_options() would change the caller's connection in
+    # place, and a later executemany on it fails on PostgreSQL (server-side cursor)
+    result = conn.execute(stmt.execution_options(yield_per=batch_rows))
     for part in result.partitions():
         yield build(dict(zip(names, zip(*part, strict=True), strict=True)))
 
