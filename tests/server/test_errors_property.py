@@ -21,6 +21,10 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+# loaded at collection, not lazily by from_url() inside the test: pytest rewrites schemathesis
+# (a pytest plugin) on import, and CPython 3.11.7's parser can fail that at the test's stack
+# depth ("AST constructor recursion depth mismatch")
+import schemathesis.specs.openapi.schemas  # noqa: F401
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode

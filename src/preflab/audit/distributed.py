@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from preflab.audit.contamination import TESTS, contamination
-from preflab.audit.duplicates import lsh_params
+from preflab.audit.duplicates import lsh_params, near_duplicate_report
 from preflab.audit.shingles import minhash_signatures, shingle_texts, unique_sorted
 from preflab.errors import UsageError
 
@@ -299,21 +299,8 @@ def _assemble_near(
             clusters.setdefault(int(labels[i]), []).extend(members[i])
         near = [sorted(c) for c in clusters.values()]
         near.sort(key=lambda c: (-len(c), c[0]))
-    return {
-        "texts": n,
-        "unique_texts": m,
-        "exact_groups": len(exact),
-        "exact_duplicates": int(sum(len(g) - 1 for g in exact)),
-        "exact_examples": [sorted(int(x) for x in g) for g in sorted(exact, key=len, reverse=True)[:20]],
-        "threshold": threshold,
-        "num_perm": num_perm,
-        "bands": bands,
-        "rows": rows,
-        "near_clusters": len(near),
-        "near_duplicates": int(sum(len(c) - 1 for c in near)),
-        "near_examples": near[:20],
-        "clusters": near,
-    }
+    return near_duplicate_report(n, m, exact, near, threshold=threshold, num_perm=num_perm,
+                                 bands=bands, rows=rows)
 
 
 # -- contamination --------------------------------------------------------------------------

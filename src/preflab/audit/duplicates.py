@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "exact_duplicates",
     "lsh_params",
     "near_duplicate_pairs",
+    "near_duplicate_report",
     "near_duplicate_texts",
     "pair_similarity",
     "prompt_text",
@@ -358,6 +360,21 @@ def near_duplicate_texts(
         cuts = np.flatnonzero(np.diff(row_labels)) + 1
         near = [c.tolist() for c in np.split(row_ids, cuts)] if len(row_ids) else []
         near.sort(key=lambda c: (-len(c), c[0]))
+    return near_duplicate_report(n, m, exact, near, threshold=threshold, num_perm=num_perm,
+                                 bands=b, rows=r)
+
+
+def near_duplicate_report(
+    n: int, m: int, exact: Sequence[Sequence[int]], near: list[list[int]], *,
+    threshold: float, num_perm: int, bands: int, rows: int,
+) -> dict[str, Any]:
+    """Return the figures of :func:`near_duplicate_texts` from its groups (one shape for every engine).
+
+    Args:
+        n: texts checked; m: distinct texts among them.
+        exact: groups of text indices with equal texts; near: clusters of near-duplicate indices.
+        threshold, num_perm, bands, rows: the MinHash/LSH parameters used.
+    """
     return {
         "texts": n,
         "unique_texts": m,
@@ -366,8 +383,8 @@ def near_duplicate_texts(
         "exact_examples": [sorted(int(x) for x in g) for g in sorted(exact, key=len, reverse=True)[:20]],
         "threshold": threshold,
         "num_perm": num_perm,
-        "bands": b,
-        "rows": r,
+        "bands": bands,
+        "rows": rows,
         "near_clusters": len(near),
         "near_duplicates": int(sum(len(c) - 1 for c in near)),
         "near_examples": near[:20],

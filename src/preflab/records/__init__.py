@@ -60,21 +60,4 @@ def __getattr__(name: str) -> Any:
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = [
-    "BATCH_SCHEMA",
-    "GUIDELINE_SCHEMA",
-    "JUDGE_SCHEMA",
-    "JUDGMENT_SCHEMA",
-    "MESSAGES_TYPE",
-    "PAIR_SCHEMA",
-    "PROJECT_SCHEMA",
-    "PROMPT_SCHEMA",
-    "RESPONSE_SCHEMA",
-    "SCHEMAS",
-    "SPAN_TYPE",
-    "UNPAIRED_SCHEMA",
-    "records_to_table",
-    "row_to_record",
-    "table_to_records",
-    *_model_all,
-]
+__all__ = [*sorted(_ARROW_NAMES), *_model_all]
