@@ -56,3 +56,36 @@ def test_hostile_responses_render_as_inert_text(page, seeded, live_server) -> No
     assert "<iframe" in shown
     assert "<script>" in page.inner_text(".context")
     assert page.is_visible("body")
+
+
+HOSTILE = "<script>window.__pwned='account'</script><img src=x onerror=\"window.__pwned='img'\">"
+
+
+def test_hostile_user_agent_and_token_name_are_inert_on_account_and_audit_pages(  # type: ignore[no-untyped-def]
+    browser, live_server
+) -> None:
+    # the session list shows the client's User-Agent and the token list the name a user typed;
+    # the admin's audit log repeats both: all are outside input
+    context = browser.new_context(base_url=live_server.url, user_agent=HOSTILE)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        login(page, "admin")
+        page.goto("/account")
+        page.fill("form[action='/account/tokens'] input[name=name]", HOSTILE)
+        page.press("form[action='/account/tokens'] input[name=name]", "Enter")
+        page.wait_for_selector("#new-token")
+        assert HOSTILE in page.inner_text("#tokens")
+        assert HOSTILE in page.inner_text("body")  # the session row's user agent, as text
+        page.goto("/admin/audit-log")
+        assert "token.create" in page.inner_text("#audit")
+        for url in ("/account", "/admin/audit-log"):
+            page.goto(url)
+            page.wait_for_timeout(300)
+            assert page.evaluate("window.__pwned") is None, url
+            assert page.locator("main script, main img, table script, table img").count() == 0, url
+        assert dialogs == []
+    finally:
+        context.close()
