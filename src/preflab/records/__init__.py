@@ -29,25 +29,27 @@ if TYPE_CHECKING:
         table_to_records,
     )
 
-_ARROW_NAMES = frozenset(
-    {
-        "BATCH_SCHEMA",
-        "GUIDELINE_SCHEMA",
-        "JUDGE_SCHEMA",
-        "JUDGMENT_SCHEMA",
-        "MESSAGES_TYPE",
-        "PAIR_SCHEMA",
-        "PROJECT_SCHEMA",
-        "PROMPT_SCHEMA",
-        "RESPONSE_SCHEMA",
-        "SCHEMAS",
-        "SPAN_TYPE",
-        "UNPAIRED_SCHEMA",
-        "records_to_table",
-        "row_to_record",
-        "table_to_records",
-    }
-)
+__all__ = [
+    "BATCH_SCHEMA",
+    "GUIDELINE_SCHEMA",
+    "JUDGE_SCHEMA",
+    "JUDGMENT_SCHEMA",
+    "MESSAGES_TYPE",
+    "PAIR_SCHEMA",
+    "PROJECT_SCHEMA",
+    "PROMPT_SCHEMA",
+    "RESPONSE_SCHEMA",
+    "SCHEMAS",
+    "SPAN_TYPE",
+    "UNPAIRED_SCHEMA",
+    "records_to_table",
+    "row_to_record",
+    "table_to_records",
+    *_model_all,
+]
+
+# the names above that preflab.records.arrow serves
+_ARROW_NAMES = frozenset(__all__) - frozenset(_model_all)
 
 
 def __getattr__(name: str) -> Any:
@@ -59,5 +61,3 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ = [*sorted(_ARROW_NAMES), *_model_all]
