@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from preflab.cli.users import open_db
+from preflab.cli.users import cli_connection
 
 gold_app = typer.Typer(
     help="Gold items: expected answers, the share of tasks that are gold, the threshold.",
@@ -82,12 +82,8 @@ def set_(
     from preflab import collect
 
     expected = _answer(preferred, tie, both_bad, label, best, answer)
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            collect.set_gold(conn, project, [collect.GoldLine(0, item_id, expected)])
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        collect.set_gold(conn, project, [collect.GoldLine(0, item_id, expected)])
     typer.echo(f"item {item_id} is gold, expected {json.dumps(expected)}")
 
 
@@ -108,12 +104,8 @@ def upload(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            n = collect.load_gold_file(conn, project, path.name, path.read_bytes())
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        n = collect.load_gold_file(conn, project, path.name, path.read_bytes())
     typer.echo(f"{n} gold answers stored from {path.name}")
 
 
@@ -130,13 +122,9 @@ def list_(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.connect() as conn:
-            collect.get_project(conn, project)
-            rows = collect.list_gold(conn, project)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=False) as conn:
+        collect.get_project(conn, project)
+        rows = collect.list_gold(conn, project)
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
@@ -159,13 +147,9 @@ def clear(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            collect.get_project(conn, project)
-            n = collect.clear_gold(conn, project, item_ids)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        collect.get_project(conn, project)
+        n = collect.clear_gold(conn, project, item_ids)
     typer.echo(f"{n} of {len(set(item_ids))} items were gold and are ordinary again")
 
 
@@ -182,13 +166,9 @@ def accuracy(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.connect() as conn:
-            p = collect.get_project(conn, project)
-            history = collect.gold_history(conn, project)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=False) as conn:
+        p = collect.get_project(conn, project)
+        history = collect.gold_history(conn, project)
     rows: list[dict[str, Any]] = []
     for judge_id, answers in sorted(history.items()):
         right = sum(ok for _, ok in answers)
@@ -228,13 +208,9 @@ def threshold(
 
     if not remove and (min_accuracy is None or after is None):
         raise UsageError("give --min-accuracy and --after (or --remove)", field="min_accuracy")
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            row = collect.set_gold_threshold(conn, project, None if remove else {
-                "min_accuracy": min_accuracy, "after": after, "stop_serving": stop_serving})
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        row = collect.set_gold_threshold(conn, project, None if remove else {
+            "min_accuracy": min_accuracy, "after": after, "stop_serving": stop_serving})
     t = collect.gold_threshold(row)
     typer.echo(f"project {project}: no gold threshold" if t is None else
                f"project {project}: at least {t.min_accuracy:.0%} right after {t.after} gold "

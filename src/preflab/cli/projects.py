@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from preflab.cli.users import open_db
+from preflab.cli.users import cli_connection, open_db
 
 projects_app = typer.Typer(help="Manage annotation projects.", no_args_is_help=True)
 
@@ -75,13 +75,9 @@ def create(
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
         raise InputError(err["msg"].removeprefix("Value error, "), field=field) from None
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            row = collect.create_project(conn, spec)
-            typer.echo(f"created project {row.project_id}")
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        row = collect.create_project(conn, spec)
+        typer.echo(f"created project {row.project_id}")
 
 
 @projects_app.command("list")
@@ -131,17 +127,13 @@ def add_member(
     from preflab.errors import NotFoundError
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            collect.get_project(conn, project)
-            for name in usernames:
-                user = collect.get_user_by_username(conn, name)
-                if user is None:
-                    raise NotFoundError(f"no user named {name!r}", field="username")
-                collect.add_member(conn, project, user.user_id)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        collect.get_project(conn, project)
+        for name in usernames:
+            user = collect.get_user_by_username(conn, name)
+            if user is None:
+                raise NotFoundError(f"no user named {name!r}", field="username")
+            collect.add_member(conn, project, user.user_id)
     typer.echo(f"added {', '.join(usernames)} to {project}")
 
 
@@ -159,14 +151,10 @@ def guidelines(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            collect.get_project(conn, project)
-            row = collect.add_guideline_version(conn, project, file.read_text(encoding="utf-8"),
-                                                None)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        collect.get_project(conn, project)
+        row = collect.add_guideline_version(conn, project, file.read_text(encoding="utf-8"),
+                                            None)
     typer.echo(f"{project}: guidelines version {row.version}")
 
 
@@ -382,12 +370,8 @@ def endpoints_add(
     if given is not None:
         data["params"] = given
     spec = collect.parse_endpoint_create(data)
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            ep = collect.add_endpoint(conn, project, spec)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        ep = collect.add_endpoint(conn, project, spec)
     typer.echo(f"{project}: added endpoint {ep.name} ({ep.model}"
                + (f" @ {ep.revision}" if ep.revision else "") + ")"
                + ("" if ep.enabled else ", disabled"))
@@ -409,13 +393,9 @@ def endpoints_list(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.connect() as conn:
-            collect.get_project(conn, project)
-            rows = collect.list_endpoints(conn, project)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=False) as conn:
+        collect.get_project(conn, project)
+        rows = collect.list_endpoints(conn, project)
     if as_json:
         typer.echo(json.dumps([_endpoint_json(e) for e in rows], indent=1))
         return
@@ -469,21 +449,17 @@ def endpoints_update(
         data["revision"] = revision or None
     if api_key_env is not None:
         data["api_key_env"] = api_key_env or None
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            if param or unset_param or params_json is not None:
-                current = dict(collect.get_endpoint(conn, project, name).params)
-                replaced = _params(None, params_json) if params_json is not None else None
-                merged = replaced if replaced is not None else current
-                merged.update(_params(param, None) or {})
-                for key in unset_param or []:
-                    merged.pop(key, None)
-                data["params"] = merged
-            changes = collect.parse_endpoint_update(data)
-            ep = collect.update_endpoint(conn, project, name, changes)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        if param or unset_param or params_json is not None:
+            current = dict(collect.get_endpoint(conn, project, name).params)
+            replaced = _params(None, params_json) if params_json is not None else None
+            merged = replaced if replaced is not None else current
+            merged.update(_params(param, None) or {})
+            for key in unset_param or []:
+                merged.pop(key, None)
+            data["params"] = merged
+        changes = collect.parse_endpoint_update(data)
+        ep = collect.update_endpoint(conn, project, name, changes)
     typer.echo(f"{project}: updated endpoint {ep.name}"
                + (f" ({', '.join(sorted(changes.model_fields_set))})"
                   if changes.model_fields_set else " (nothing to change)"))
@@ -502,12 +478,8 @@ def endpoints_remove(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            collect.remove_endpoint(conn, project, name)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        collect.remove_endpoint(conn, project, name)
     typer.echo(f"{project}: removed endpoint {name}")
 
 
@@ -559,16 +531,12 @@ def live_config(
         except ValueError:
             raise UsageError(f"--temperatures takes numbers separated by commas, e.g. 0.3,1.0; "
                              f"got {temperatures!r}", field="temperatures") from None
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            current = collect.get_live_config(collect.get_project(conn, project))
-            cfg = current
-            if changes:
-                cfg = collect.parse_live_config({**current.model_dump(), **changes})
-                collect.set_live_config(conn, project, cfg)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        current = collect.get_live_config(collect.get_project(conn, project))
+        cfg = current
+        if changes:
+            cfg = collect.parse_live_config({**current.model_dump(), **changes})
+            collect.set_live_config(conn, project, cfg)
     if as_json:
         typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=1))
         return

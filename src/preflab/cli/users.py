@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 users_app = typer.Typer(help="Manage annotator and admin accounts.", no_args_is_help=True)
 
@@ -24,6 +30,17 @@ def open_db(db: str | None, workspace: Path | None):  # type: ignore[no-untyped-
     if workspace is not None:
         workspace.mkdir(parents=True, exist_ok=True)
     return Database(resolve_database_url(db, workspace, env_url=Settings().database_url))
+
+
+@contextmanager
+def cli_connection(db: str | None, workspace: Path | None, *, write: bool) -> Iterator[Connection]:
+    """Yield one connection of the command's database (one transaction when ``write``); close it."""
+    database = open_db(db, workspace)
+    try:
+        with (database.transaction() if write else database.connect()) as conn:
+            yield conn
+    finally:
+        database.dispose()
 
 
 @users_app.command("add")
@@ -63,12 +80,8 @@ def list_(
     """
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.connect() as conn:
-            users = collect.list_users(conn, limit=100_000)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=False) as conn:
+        users = collect.list_users(conn, limit=100_000)
     rows = [{"username": u.username, "role": u.role, "active": u.is_active, "vendor": u.vendor,
              "team": u.team} for u in users]
     if as_json:
@@ -84,12 +97,8 @@ def list_(
 def _set_active(username: str, active: bool, db: str | None, workspace: Path | None) -> None:
     from preflab import collect
 
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            collect.set_user_active(conn, username, active)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        collect.set_user_active(conn, username, active)
     typer.echo(f"{username} {'enabled' if active else 'disabled'}")
 
 
@@ -251,14 +260,10 @@ def tokens_revoke(
     """
     from preflab.collect import accounts as store
 
-    database = open_db(db, workspace)
-    try:
-        with database.transaction() as conn:
-            info = store.revoke_token(conn, token_id)
-            store.record_audit(conn, "token.revoke", actor="cli", token_id=token_id,
-                               target={"user_id": info.user_id})
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=True) as conn:
+        info = store.revoke_token(conn, token_id)
+        store.record_audit(conn, "token.revoke", actor="cli", token_id=token_id,
+                           target={"user_id": info.user_id})
     typer.echo(f"revoked {token_id} ({info.user_id})")
 
 
@@ -276,12 +281,8 @@ def audit_log(
     """
     from preflab.collect import accounts as store
 
-    database = open_db(db, workspace)
-    try:
-        with database.connect() as conn:
-            entries = store.list_audit(conn, token_id=token_id, limit=limit)
-    finally:
-        database.dispose()
+    with cli_connection(db, workspace, write=False) as conn:
+        entries = store.list_audit(conn, token_id=token_id, limit=limit)
     rows = [{"at": e.at.isoformat() if e.at else None, "actor": e.actor,
              "token_id": e.token_id, "action": e.action, "target": e.target,
              "client": e.client} for e in entries]
